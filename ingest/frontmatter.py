@@ -1,0 +1,209 @@
+"""Split a spec file into YAML frontmatter and markdown body, and normalize the values.
+
+Pure functions over text. YAML is parsed with the safe loader, aliases are refused (frontmatter
+never needs them, and an alias bomb would otherwise blow up whatever walks the result), and every
+value is normalized here and only here: YAML turns `2025-10-24` into a `date`, `- 185` into an int,
+and LeanSpec writes `in_progress` and `completed` as often as the canonical names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from .errors import SpecParseError
+
+__all__ = [
+    "PRIORITIES",
+    "STATUSES",
+    "Frontmatter",
+    "SplitDocument",
+    "normalize_frontmatter",
+    "parse_yaml",
+    "split_document",
+]
+
+STATUSES = ("draft", "planned", "in-progress", "complete", "archived")
+PRIORITIES = ("low", "medium", "high", "critical")
+STATUS_ALIASES = {
+    "in_progress": "in-progress",
+    "in progress": "in-progress",
+    "inprogress": "in-progress",
+    "completed": "complete",
+    "done": "complete",
+}
+PRIORITY_ALIASES = {"med": "medium", "urgent": "critical"}
+KNOWN_KEYS = frozenset(
+    {
+        "status",
+        "created",
+        "priority",
+        "tags",
+        "depends_on",
+        "related",
+        "parent",
+        "assignee",
+        "created_at",
+        "updated_at",
+        "completed_at",
+        "transitions",
+    }
+)
+MAX_FRONTMATTER_CHARS = 64_000
+
+
+@dataclass(frozen=True)
+class SplitDocument:
+    """A file's text cut at its frontmatter fences. Lines are 1-based, fences excluded."""
+
+    yaml_text: str | None
+    body: str
+    body_start_line: int  # the file line the body starts on
+    fm_first_line: int = 0  # first YAML line, 0 when there is no frontmatter
+    fm_last_line: int = 0
+
+
+def split_document(text: str) -> SplitDocument:
+    """Cut `---` fenced frontmatter off the top of `text` (a BOM must already be stripped)."""
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].rstrip("\r\n").rstrip() != "---":
+        return SplitDocument(None, text, 1)
+    for index in range(1, len(lines)):
+        if lines[index].rstrip("\r\n").rstrip() in ("---", "..."):
+            yaml_text = "".join(lines[1:index])
+            body = "".join(lines[index + 1 :])
+            return SplitDocument(yaml_text, body, index + 2, 2, index)
+    # An opening fence with no closing fence: treat the whole file as body rather than guess.
+    return SplitDocument(None, text, 1)
+
+
+class _NoAliasSafeLoader(yaml.SafeLoader):
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.MarkedYAMLError(
+                problem="YAML aliases are not allowed in spec frontmatter",
+                problem_mark=event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def parse_yaml(yaml_text: str, path: str, first_line: int = 2) -> dict[str, Any]:
+    """Parse frontmatter YAML into a mapping, raising SpecParseError with the file line."""
+    if len(yaml_text) > MAX_FRONTMATTER_CHARS:
+        raise SpecParseError(path, f"frontmatter is larger than {MAX_FRONTMATTER_CHARS} characters")
+    try:
+        # The C loader is ~10x faster; only text that could hold an anchor or alias needs the
+        # pure-Python loader that refuses aliases.
+        loader = _NoAliasSafeLoader if ("&" in yaml_text or "*" in yaml_text) else _FAST_LOADER
+        data = yaml.load(yaml_text, Loader=loader)  # noqa: S506 - safe loaders only
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = first_line + mark.line if mark is not None else None
+        reason = err.problem or "invalid YAML"
+        raise SpecParseError(path, f"invalid YAML frontmatter: {reason}", line) from None
+    except yaml.YAMLError as err:
+        raise SpecParseError(path, f"invalid YAML frontmatter: {err}", first_line) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SpecParseError(path, "frontmatter must be a YAML mapping of keys to values", first_line)
+    return {str(key): value for key, value in data.items()}
+
+
+@dataclass
+class Frontmatter:
+    """Normalized frontmatter. `problems` are (field, message) pairs for values it had to reject."""
+
+    status: str | None = None
+    priority: str | None = None
+    tags: list[str] = field(default_factory=list)
+    depends_on: list[str] = field(default_factory=list)
+    related: list[str] = field(default_factory=list)
+    parent: str | None = None
+    assignee: str | None = None
+    created: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    completed_at: str | None = None
+    transitions: list[dict[str, str]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            return value.isoformat()
+        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    text = str(value).strip()
+    return text or None
+
+
+def _string_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        items: list[Any] = value.split(",")
+    elif isinstance(value, list | tuple | set):
+        items = list(value)
+    else:
+        items = [value]
+    result = []
+    for item in items:
+        text = _text(item) if not isinstance(item, dict | list) else None
+        if text and text not in result:
+            result.append(text)
+    return result
+
+
+def _choice(
+    raw: Any, name: str, allowed: tuple[str, ...], aliases: dict[str, str], problems: list
+) -> str | None:
+    text = _text(raw)
+    if text is None:
+        return None
+    key = text.lower()
+    key = aliases.get(key, key)
+    if key in allowed:
+        return key
+    problems.append((name, f"unknown {name} {text!r} (expected one of {', '.join(allowed)})"))
+    return None
+
+
+def normalize_frontmatter(raw: dict[str, Any]) -> Frontmatter:
+    """Turn parsed YAML into canonical values; never raises on odd values, records problems."""
+    problems: list[tuple[str, str]] = []
+    transitions = []
+    for item in raw.get("transitions") or []:
+        if isinstance(item, dict) and item.get("status") is not None:
+            status = _text(item.get("status")) or ""
+            transitions.append(
+                {"status": STATUS_ALIASES.get(status.lower(), status.lower()), "at": _text(item.get("at")) or ""}
+            )
+    return Frontmatter(
+        status=_choice(raw.get("status"), "status", STATUSES, STATUS_ALIASES, problems),
+        priority=_choice(raw.get("priority"), "priority", PRIORITIES, PRIORITY_ALIASES, problems),
+        tags=_string_list(raw.get("tags")),
+        depends_on=_string_list(raw.get("depends_on")),
+        related=_string_list(raw.get("related")),
+        parent=_text(raw.get("parent")),
+        assignee=_text(raw.get("assignee")),
+        created=_text(raw.get("created")),
+        created_at=_text(raw.get("created_at")),
+        updated_at=_text(raw.get("updated_at")),
+        completed_at=_text(raw.get("completed_at")),
+        transitions=transitions,
+        extra={k: v for k, v in raw.items() if k not in KNOWN_KEYS},
+        problems=problems,
+    )

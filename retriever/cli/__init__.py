@@ -1,0 +1,88 @@
+"""The `specmem` command: global options, output helpers, and error mapping.
+
+Each group of commands lives in its own module and registers itself on `cli`; every command parses
+its options, calls one SpecMemory method, and prints text or JSON. Errors from the service become
+`error: <message>` on stderr and exit code 1.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+
+from ingest.errors import SpecmemError
+
+from ..service import SpecMemory
+
+__all__ = ["OUTPUT", "cli", "emit", "handle_errors", "main", "memory_of"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+OUTPUT = click.option(
+    "-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
+    help="Output format.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--specs-dir", envvar="SPECMEM_SPECS_DIR", default="specs", show_default=True,
+    type=click.Path(file_okay=False), help="The specs directory (env SPECMEM_SPECS_DIR).",
+)
+@click.option(
+    "--data-dir", envvar="SPECMEM_DATA_DIR", default=None, type=click.Path(file_okay=False),
+    help="Where the index lives (env SPECMEM_DATA_DIR; default .specmem beside the specs dir).",
+)
+@click.version_option(package_name="specmem")
+@click.pass_context
+def cli(ctx: click.Context, specs_dir: str, data_dir: str | None) -> None:
+    """specmem: the memory layer for AI coding agents, over LeanSpec spec folders."""
+    ctx.obj = {"specs_dir": specs_dir, "data_dir": data_dir}
+
+
+def memory_of(ctx: click.Context) -> SpecMemory:
+    """The SpecMemory for this invocation, created on first use."""
+    root = ctx.find_root()
+    obj = root.obj
+    if "memory" not in obj:
+        obj["memory"] = SpecMemory(obj["specs_dir"], obj["data_dir"])
+    return obj["memory"]
+
+
+def emit(output: str, data: Any, text: Callable[[], str] | str | None = None) -> None:
+    """Print `data` as JSON, or its text rendering."""
+    if output == "json":
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+        return
+    rendered = text() if callable(text) else text
+    if rendered is None:
+        rendered = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    if rendered:
+        click.echo(rendered)
+
+
+def handle_errors(func: F) -> F:
+    """Turn service errors into a one-line message and exit 1, never a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except SpecmemError as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def main() -> None:
+    cli(prog_name="specmem")
+
+
+# Importing the command modules registers their commands on `cli`.
+from . import specs_commands  # noqa: E402,F401

@@ -1,0 +1,84 @@
+"""Reading specs: `list`, `view`, `board`."""
+
+from __future__ import annotations
+
+import click
+
+from ingest.model import Spec
+
+from . import OUTPUT, cli, emit, handle_errors, memory_of
+
+
+def _line(spec: Spec) -> str:
+    status = spec.meta.status or "?"
+    priority = spec.meta.priority or "-"
+    tags = f"  [{', '.join(spec.meta.tags)}]" if spec.meta.tags else ""
+    return f"{spec.dir_name:<48} {status:<12} {priority:<8} {spec.title}{tags}"
+
+
+@cli.command("list")
+@click.option("--status", multiple=True, help="Only specs with this status (repeatable).")
+@click.option("--tag", multiple=True, help="Only specs with this tag (repeatable: all must match).")
+@click.option("--priority", multiple=True, help="Only specs with this priority (repeatable).")
+@click.option("--archived", is_flag=True, help="Include archived specs.")
+@OUTPUT
+@click.pass_context
+@handle_errors
+def list_command(ctx, status, tag, priority, archived, output):
+    """List specs, with the files that could not be read."""
+    memory = memory_of(ctx)
+    specs = memory.list_specs(status=list(status), tags=list(tag), priority=list(priority), include_archived=archived)
+    problems = memory.catalog().problems
+    data = {"specs": [s.summary() for s in specs], "count": len(specs), "problems": [p.to_dict() for p in problems]}
+
+    def text() -> str:
+        lines = [_line(s) for s in specs]
+        lines.append(f"{len(specs)} specs")
+        return "\n".join(lines)
+
+    emit(output, data, text)
+    if output == "text":
+        for problem in problems:
+            click.echo(f"warning: {problem}", err=True)
+
+
+@cli.command("view")
+@click.argument("spec_id")
+@click.option("--files", is_flag=True, help="Also print the sub-spec files.")
+@OUTPUT
+@click.pass_context
+@handle_errors
+def view_command(ctx, spec_id, files, output):
+    """Show one spec: its metadata and body."""
+    spec = memory_of(ctx).get_spec(spec_id)
+
+    def text() -> str:
+        parts = [spec.readme.text.rstrip()]
+        if files:
+            for sub in spec.sub_files:
+                parts.append(f"\n---- {sub.name} ----\n{sub.text.rstrip()}")
+        elif spec.sub_files:
+            parts.append(f"\n(sub-spec files: {', '.join(f.name for f in spec.sub_files)}; --files shows them)")
+        return "\n".join(parts)
+
+    emit(output, spec.to_dict(with_body=True, with_files=files), text)
+
+
+@cli.command("board")
+@click.option("--archived", is_flag=True, help="Include archived specs.")
+@OUTPUT
+@click.pass_context
+@handle_errors
+def board_command(ctx, archived, output):
+    """Specs grouped by status."""
+    columns = memory_of(ctx).board(include_archived=archived)
+    data = {status: [s.summary() for s in specs] for status, specs in columns.items()}
+
+    def text() -> str:
+        out = []
+        for status, specs in columns.items():
+            out.append(f"== {status} ({len(specs)})")
+            out.extend(f"  {s.dir_name}  {s.title}" for s in specs)
+        return "\n".join(out)
+
+    emit(output, data, text)

@@ -1,0 +1,114 @@
+"""SpecMemory: the one service layer. The CLI, the HTTP API and the MCP server are thin wrappers
+that parse their input, call a method here, and map `ingest.errors` to their own idiom.
+
+It is also the Python API:
+
+    from retriever import SpecMemory
+    memory = SpecMemory("specs")
+    memory.ingest()
+    for hit in memory.search("how are context bundles packed?"):
+        print(hit.spec, hit.score)
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from ingest.config import Settings
+from ingest.model import Spec
+from ingest.store import Catalog, SpecStore
+
+__all__ = ["SpecMemory"]
+
+
+class SpecMemory:
+    def __init__(
+        self,
+        specs_dir: str | Path | None = None,
+        data_dir: str | Path | None = None,
+        *,
+        settings: Settings | None = None,
+        embedder: Any = None,
+    ):
+        self.settings = settings or Settings.load(specs_dir, data_dir)
+        self.store = SpecStore(self.settings.specs_dir)
+        self._embedder = embedder
+        self._lock = threading.RLock()
+        self._catalog: Catalog | None = None
+        self._fingerprint: tuple | None = None
+
+    # -- reading specs -------------------------------------------------------------------------
+
+    def _disk_fingerprint(self) -> tuple:
+        """Cheap change detector: the mtimes of the spec dirs and their markdown files."""
+        entries = []
+        root = self.store.root
+        for base in (root, root / "archived"):
+            try:
+                with os.scandir(base) as it:
+                    for entry in it:
+                        if entry.is_dir():
+                            stat = entry.stat()
+                            readme = os.path.join(entry.path, "README.md")
+                            try:
+                                rstat = os.stat(readme)
+                                entries.append((entry.name, stat.st_mtime_ns, rstat.st_mtime_ns, rstat.st_size))
+                            except OSError:
+                                entries.append((entry.name, stat.st_mtime_ns, 0, 0))
+            except OSError:
+                continue
+        return tuple(sorted(entries))
+
+    def catalog(self, refresh: bool = False) -> Catalog:
+        """All specs as they are on disk now, rescanned only when a file changed."""
+        with self._lock:
+            fingerprint = self._disk_fingerprint()
+            if refresh or self._catalog is None or fingerprint != self._fingerprint:
+                self._catalog = self.store.scan()
+                self._fingerprint = fingerprint
+            return self._catalog
+
+    def get_spec(self, ref: object) -> Spec:
+        return self.catalog().get(ref)
+
+    def list_specs(
+        self,
+        status: list[str] | str | None = None,
+        tags: list[str] | str | None = None,
+        priority: list[str] | str | None = None,
+        include_archived: bool = False,
+    ) -> list[Spec]:
+        statuses = _as_set(status)
+        wanted_tags = _as_set(tags)
+        priorities = _as_set(priority)
+        result = []
+        for spec in self.catalog():
+            if spec.is_archived and not include_archived and "archived" not in statuses:
+                continue
+            if statuses and (spec.meta.status or "") not in statuses:
+                continue
+            if priorities and (spec.meta.priority or "") not in priorities:
+                continue
+            if wanted_tags and not wanted_tags.issubset(spec.meta.tags):
+                continue
+            result.append(spec)
+        return result
+
+    def board(self, include_archived: bool = False) -> dict[str, list[Spec]]:
+        from ingest.frontmatter import STATUSES
+
+        columns: dict[str, list[Spec]] = {status: [] for status in STATUSES}
+        columns["unknown"] = []
+        for spec in self.list_specs(include_archived=include_archived):
+            columns.get(spec.meta.status or "unknown", columns["unknown"]).append(spec)
+        return {status: specs for status, specs in columns.items() if specs or status != "unknown"}
+
+
+def _as_set(value: list[str] | tuple[str, ...] | str | None) -> set[str]:
+    if not value:
+        return set()
+    items = value.split(",") if isinstance(value, str) else value
+    return {item.strip() for item in items if item and item.strip()}
