@@ -113,7 +113,9 @@ def parse_yaml(yaml_text: str, path: str, first_line: int = 2) -> dict[str, Any]
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise SpecParseError(path, "frontmatter must be a YAML mapping of keys to values", first_line)
+        raise SpecParseError(
+            path, "frontmatter must be a YAML mapping of keys to values", first_line
+        )
     return {str(key): value for key, value in data.items()}
 
 
@@ -189,7 +191,10 @@ def normalize_frontmatter(raw: dict[str, Any]) -> Frontmatter:
         if isinstance(item, dict) and item.get("status") is not None:
             status = _text(item.get("status")) or ""
             transitions.append(
-                {"status": STATUS_ALIASES.get(status.lower(), status.lower()), "at": _text(item.get("at")) or ""}
+                {
+                    "status": STATUS_ALIASES.get(status.lower(), status.lower()),
+                    "at": _text(item.get("at")) or "",
+                }
             )
     return Frontmatter(
         status=_choice(raw.get("status"), "status", STATUSES, STATUS_ALIASES, problems),

@@ -186,7 +186,11 @@ class SpecStore:
             name = directory.name
             if name in seen:
                 problems.append(
-                    LoadProblem(str(directory), "duplicate directory name (also outside archived/)", spec=name)
+                    LoadProblem(
+                        str(directory),
+                        "duplicate directory name (also outside archived/)",
+                        spec=name,
+                    )
                 )
                 continue
             seen.add(name)
@@ -199,7 +203,9 @@ class SpecStore:
                 continue
             specs.append(spec)
             for message in spec.warnings:
-                problems.append(LoadProblem(str(spec.readme.path), message.split(": ", 1)[-1], spec=name))
+                problems.append(
+                    LoadProblem(str(spec.readme.path), message.split(": ", 1)[-1], spec=name)
+                )
         return Catalog(self.root, specs, problems, broken)
 
     def load(self, directory: Path, archived: bool = False) -> Spec:
@@ -207,7 +213,9 @@ class SpecStore:
         if parsed is None:
             raise SpecParseError(str(directory), "not a spec directory (expected NNN-slug)")
         if not _inside(self.root, directory):
-            raise SpecParseError(str(directory), "refused: the directory resolves outside the specs dir")
+            raise SpecParseError(
+                str(directory), "refused: the directory resolves outside the specs dir"
+            )
         readme_path = directory / "README.md"
         if not readme_path.is_file():
             raise SpecParseError(str(readme_path), "missing README.md")

@@ -46,7 +46,9 @@ class SectionTokens:
     tokens: int
 
 
-def section_tokens(text: str, encoding: str = DEFAULT_ENCODING, first_line: int = 1) -> list[SectionTokens]:
+def section_tokens(
+    text: str, encoding: str = DEFAULT_ENCODING, first_line: int = 1
+) -> list[SectionTokens]:
     """Tokens per `##` section, ignoring `##` inside code fences."""
     sections: list[tuple[str, int, list[str]]] = [("(preamble)", first_line, [])]
     in_fence = False

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,9 @@ class SpecMemory:
                             readme = os.path.join(entry.path, "README.md")
                             try:
                                 rstat = os.stat(readme)
-                                entries.append((entry.name, stat.st_mtime_ns, rstat.st_mtime_ns, rstat.st_size))
+                                entries.append(
+                                    (entry.name, stat.st_mtime_ns, rstat.st_mtime_ns, rstat.st_size)
+                                )
                             except OSError:
                                 entries.append((entry.name, stat.st_mtime_ns, 0, 0))
             except OSError:
@@ -105,6 +108,125 @@ class SpecMemory:
         for spec in self.list_specs(include_archived=include_archived):
             columns.get(spec.meta.status or "unknown", columns["unknown"]).append(spec)
         return {status: specs for status, specs in columns.items() if specs or status != "unknown"}
+
+    # -- writing specs (ingest.writes) -------------------------------------------------------------
+    # Every write takes the spec's file lock, re-reads it, checks `expected_hash` against the file
+    # on disk, writes atomically, and returns the spec as written (with its new hash).
+
+    def create_spec(
+        self,
+        title: str,
+        *,
+        template: str | None = None,
+        status: str = "planned",
+        priority: str | None = None,
+        tags: Sequence[str] = (),
+        depends_on: Sequence[str] = (),
+        parent: str | None = None,
+        body: str | None = None,
+    ) -> Spec:
+        raise NotImplementedError
+
+    def update_spec(
+        self,
+        ref: object,
+        *,
+        status: str | None = None,
+        priority: str | None = None,
+        add_tags: Sequence[str] = (),
+        remove_tags: Sequence[str] = (),
+        add_deps: Sequence[str] = (),
+        remove_deps: Sequence[str] = (),
+        expected_hash: str | None = None,
+    ) -> Spec:
+        raise NotImplementedError
+
+    def archive_spec(self, ref: object, *, expected_hash: str | None = None) -> Spec:
+        raise NotImplementedError
+
+    def split_spec(
+        self,
+        ref: object,
+        sections: Sequence[str],
+        into: str | None = None,
+        *,
+        expected_hash: str | None = None,
+    ) -> Spec:
+        raise NotImplementedError
+
+    def templates(self) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    # -- inspecting specs ------------------------------------------------------------------------
+
+    def validate(self, ref: object | None = None) -> Any:
+        """A ValidationReport (ingest.validate): problems with file, line, severity, code."""
+        raise NotImplementedError
+
+    def dependencies(
+        self, ref: object, *, direction: str = "both", depth: int | None = None
+    ) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def count_tokens(self, target: str) -> dict[str, Any]:
+        """Tokens per file and per `##` section of a spec (by reference) or of one file inside the specs dir."""
+        raise NotImplementedError
+
+    # -- the index (ingest.pipeline) -------------------------------------------------------------
+
+    def ingest(
+        self, *, full: bool = False, specs: Sequence[str] | None = None, progress: Any = None
+    ) -> Any:
+        """Bring the index in the data dir up to date with the specs dir; an IngestSummary."""
+        raise NotImplementedError
+
+    # -- reading the index (retriever.search, retriever.context) ---------------------------------
+
+    def search(
+        self,
+        query: str,
+        *,
+        limit: int = 10,
+        status: Sequence[str] | str | None = None,
+        tags: Sequence[str] | str | None = None,
+        priority: Sequence[str] | str | None = None,
+        mode: str = "hybrid",
+    ) -> list[Any]:
+        """Spec-level SearchHits, best first."""
+        raise NotImplementedError
+
+    def context(
+        self,
+        query: str | None = None,
+        *,
+        specs: Sequence[str] = (),
+        budget: int = 4000,
+        depth: int = 2,
+    ) -> Any:
+        """A ContextBundle: items within `budget` tokens, each with its reason, source and tokens."""
+        raise NotImplementedError
+
+    def evaluate(
+        self,
+        queries: Sequence[dict[str, Any]],
+        *,
+        k: int = 10,
+        mode: str = "hybrid",
+        details: bool = False,
+    ) -> dict[str, Any]:
+        raise NotImplementedError
+
+    # -- activity events (retriever.events) ------------------------------------------------------
+
+    def log_event(self, spec: object, type: str, **fields: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def events(self, ref: object, *, limit: int = 50) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def history(self, ref: object) -> list[dict[str, Any]]:
+        """Status transitions and linked events of a spec, newest first."""
+        raise NotImplementedError
 
 
 def _as_set(value: list[str] | tuple[str, ...] | str | None) -> set[str]:

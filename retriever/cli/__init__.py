@@ -24,18 +24,29 @@ __all__ = ["OUTPUT", "cli", "emit", "handle_errors", "main", "memory_of"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 OUTPUT = click.option(
-    "-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
+    "-o",
+    "--output",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
     help="Output format.",
 )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option(
-    "--specs-dir", envvar="SPECMEM_SPECS_DIR", default="specs", show_default=True,
-    type=click.Path(file_okay=False), help="The specs directory (env SPECMEM_SPECS_DIR).",
+    "--specs-dir",
+    envvar="SPECMEM_SPECS_DIR",
+    default="specs",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="The specs directory (env SPECMEM_SPECS_DIR).",
 )
 @click.option(
-    "--data-dir", envvar="SPECMEM_DATA_DIR", default=None, type=click.Path(file_okay=False),
+    "--data-dir",
+    envvar="SPECMEM_DATA_DIR",
+    default=None,
+    type=click.Path(file_okay=False),
     help="Where the index lives (env SPECMEM_DATA_DIR; default .specmem beside the specs dir).",
 )
 @click.version_option(package_name="specmem")

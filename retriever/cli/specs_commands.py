@@ -27,9 +27,15 @@ def _line(spec: Spec) -> str:
 def list_command(ctx, status, tag, priority, archived, output):
     """List specs, with the files that could not be read."""
     memory = memory_of(ctx)
-    specs = memory.list_specs(status=list(status), tags=list(tag), priority=list(priority), include_archived=archived)
+    specs = memory.list_specs(
+        status=list(status), tags=list(tag), priority=list(priority), include_archived=archived
+    )
     problems = memory.catalog().problems
-    data = {"specs": [s.summary() for s in specs], "count": len(specs), "problems": [p.to_dict() for p in problems]}
+    data = {
+        "specs": [s.summary() for s in specs],
+        "count": len(specs),
+        "problems": [p.to_dict() for p in problems],
+    }
 
     def text() -> str:
         lines = [_line(s) for s in specs]
@@ -58,7 +64,9 @@ def view_command(ctx, spec_id, files, output):
             for sub in spec.sub_files:
                 parts.append(f"\n---- {sub.name} ----\n{sub.text.rstrip()}")
         elif spec.sub_files:
-            parts.append(f"\n(sub-spec files: {', '.join(f.name for f in spec.sub_files)}; --files shows them)")
+            parts.append(
+                f"\n(sub-spec files: {', '.join(f.name for f in spec.sub_files)}; --files shows them)"
+            )
         return "\n".join(parts)
 
     emit(output, spec.to_dict(with_body=True, with_files=files), text)
