@@ -96,4 +96,12 @@ def main() -> None:
 
 
 # Importing the command modules registers their commands on `cli`.
-from . import specs_commands  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    context_commands,
+    index_commands,
+    inspect_commands,
+    search_commands,
+    serve_commands,
+    specs_commands,
+    write_commands,
+)

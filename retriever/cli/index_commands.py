@@ -1,0 +1,5 @@
+"""Building the index: ingest."""
+
+from __future__ import annotations
+
+from . import cli  # noqa: F401

@@ -1,0 +1,5 @@
+"""Writing specs: create, update, archive, split, templates."""
+
+from __future__ import annotations
+
+from . import cli  # noqa: F401
