@@ -22,6 +22,8 @@ from ingest.config import Settings
 from ingest.model import Spec
 from ingest.store import Catalog, SpecStore
 
+from .events import EventStore, merge_history, normalize_event
+
 __all__ = ["SpecMemory"]
 
 
@@ -40,6 +42,7 @@ class SpecMemory:
         self._lock = threading.RLock()
         self._catalog: Catalog | None = None
         self._fingerprint: tuple | None = None
+        self._events: EventStore | None = None
 
     # -- reading specs -------------------------------------------------------------------------
 
@@ -218,16 +221,78 @@ class SpecMemory:
 
     # -- activity events (retriever.events) ------------------------------------------------------
 
+    def _event_store(self) -> EventStore:
+        with self._lock:
+            if self._events is None:
+                self._events = EventStore(self.settings.data_dir / "events.sqlite")
+            return self._events
+
     def log_event(self, spec: object, type: str, **fields: Any) -> dict[str, Any]:
-        raise NotImplementedError
+        """Record what an agent or tool did on a spec; returns the stored event with its `id`.
 
-    def events(self, ref: object, *, limit: int = 50) -> list[dict[str, Any]]:
-        raise NotImplementedError
+        `fields` are any of agent, session_id, summary, files_changed (list of paths), at (ISO 8601,
+        default now) and data (a JSON object). Raises SpecNotFound for an unknown spec and
+        InvalidInput naming the bad field.
+        """
+        name = self.catalog().resolve_name(spec)
+        return self._event_store().add(normalize_event(name, type, fields))
 
-    def history(self, ref: object) -> list[dict[str, Any]]:
-        """Status transitions and linked events of a spec, newest first."""
-        raise NotImplementedError
+    def events(
+        self,
+        ref: object,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        query: str | None = None,
+        type: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """A spec's events, newest first; `query` keeps those whose summary or files match every word."""
+        name = self.catalog().resolve_name(ref)
+        return self._event_store().list(
+            spec=name, query=query, event_type=type, limit=limit, offset=offset
+        )
 
+    def search_events(
+        self,
+        query: str | None = None,
+        *,
+        spec: object | None = None,
+        type: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """Events across all specs (or one), newest first, matching every word of `query`."""
+        name = self.catalog().resolve_name(spec) if spec is not None else None
+        return self._event_store().list(
+            spec=name, query=query, event_type=type, limit=limit, offset=offset
+        )
+
+    def history(self, ref: object, *, limit: int = 100) -> list[dict[str, Any]]:
+        """Status transitions and linked events of a spec, newest first.
+
+        Each item has `kind` ("transition" or "event") and `at`; transitions carry `status`,
+        events their fields. Context bundles use this as the spec's history.
+        """
+        spec = self.get_spec(ref)
+        return merge_history(spec.meta.transitions, self.events(spec.dir_name, limit=limit), limit)
+
+    # -- keeping the index current after a write -------------------------------------------------
+
+    def _index_exists(self) -> bool:
+        data_dir = self.settings.data_dir
+        if not data_dir.is_dir():
+            return False
+        return any(not entry.name.startswith("events.sqlite") for entry in data_dir.iterdir())
+
+    def _after_write(self, spec: Spec) -> Spec:
+        """Re-index the spec a write touched, so search and context see it at once.
+
+        Skipped when nothing was ever indexed: a plain checkout without an index stays
+        index-free until someone runs `specmem ingest`.
+        """
+        if self._index_exists():
+            self.ingest(specs=[spec.dir_name])
+        return spec
 
 def _as_set(value: list[str] | tuple[str, ...] | str | None) -> set[str]:
     if not value:
