@@ -1,5 +1,69 @@
-"""Front doors: serve (HTTP + MCP over streamable HTTP) and mcp (stdio)."""
+"""Front doors: `serve` (HTTP API + MCP over streamable HTTP at /mcp) and `mcp` (stdio)."""
 
 from __future__ import annotations
 
-from . import cli  # noqa: F401
+import click
+
+from ..http.security import LOOPBACK_HOSTS, is_loopback
+from . import cli, memory_of
+
+DEFAULT_PORT = 8765
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int, help="Port to bind.")
+@click.option(
+    "--max-body-bytes",
+    default=1024 * 1024,
+    show_default=True,
+    type=int,
+    help="Refuse request bodies larger than this (413).",
+)
+@click.pass_context
+def serve_command(ctx: click.Context, host: str, port: int, max_body_bytes: int) -> None:
+    """Serve the HTTP API (docs at /docs) and MCP over streamable HTTP at /mcp.
+
+    Writes need SPECMEM_API_TOKEN as a bearer token; without one the server is read-only.
+    On a non-loopback address every request needs the token and the server will not start
+    without one.
+    """
+    import uvicorn
+
+    from ..http import create_app
+
+    memory = memory_of(ctx)
+    loopback = is_loopback(host)
+    if not loopback and not memory.settings.api_token:
+        raise click.UsageError(
+            f"refusing to serve on {host} without a token: set SPECMEM_API_TOKEN "
+            "(every request will need it) or bind 127.0.0.1"
+        )
+    # On loopback, a Host check stops a web page from reaching the API by DNS rebinding.
+    trusted = [*LOOPBACK_HOSTS, "[::1]"] if loopback else None
+    app = create_app(
+        memory,
+        protect_reads=not loopback,
+        max_body_bytes=max_body_bytes,
+        host=host,
+        trusted_hosts=trusted,
+    )
+    mode = "read-write" if memory.settings.api_token else "read-only (no SPECMEM_API_TOKEN)"
+    click.echo(
+        f"specmem: serving {memory.settings.specs_dir} on http://{host}:{port} ({mode}); "
+        f"MCP at http://{host}:{port}/mcp",
+        err=True,
+    )
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@cli.command("mcp")
+@click.option(
+    "--read-only", is_flag=True, help="Offer only the read tools (no create/update/log_event)."
+)
+@click.pass_context
+def mcp_command(ctx: click.Context, read_only: bool) -> None:
+    """Run the MCP server over stdio, for an agent that launches specmem itself."""
+    from ..mcp_server import build_mcp_server
+
+    build_mcp_server(memory_of(ctx), allow_writes=not read_only).run("stdio")

@@ -1,0 +1,202 @@
+"""`/specs`: list, read (with ETag), create, update (If-Match required), archive, dependencies."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from ingest.errors import InvalidInput
+from ingest.model import Spec
+
+from ..wire import jsonable
+from .deps import AuthRefused, IdempotencyKey, Memory, Reader, Writer, reply
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["specs"])
+
+
+class ListChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    add: list[str] = Field(default_factory=list, max_length=100)
+    remove: list[str] = Field(default_factory=list, max_length=100)
+
+
+class SpecPatch(BaseModel):
+    """The fields a status callback or an editor may change; omitted fields stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+    status: str | None = Field(None, description="draft, planned, in-progress, complete, archived")
+    priority: str | None = Field(None, description="low, medium, high, critical")
+    tags: ListChange | None = None
+    depends_on: ListChange | None = None
+
+
+class NewSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(min_length=1, max_length=200)
+    template: str | None = None
+    status: str = "planned"
+    priority: str | None = None
+    tags: list[str] = Field(default_factory=list, max_length=50)
+    depends_on: list[str] = Field(default_factory=list, max_length=100)
+    parent: str | None = None
+    body: str | None = Field(None, max_length=200_000)
+
+
+IfMatch = Annotated[
+    str | None,
+    Header(alias="If-Match", description="The spec's current hash (its ETag). Required."),
+]
+
+
+def etag(spec: Spec) -> str:
+    return f'"{spec.content_hash}"'
+
+
+def required_hash(if_match: str | None) -> str:
+    """The hash an If-Match header names; 428 when it is missing, since writes must name a version."""
+    value = (if_match or "").strip()
+    if value.startswith("W/"):
+        value = value[2:]
+    value = value.strip('"').strip()
+    if not value or value == "*":
+        raise AuthRefused(
+            428,
+            "precondition_required",
+            "send If-Match with the spec's current hash (the ETag from GET /specs/{id})",
+        )
+    return value
+
+
+def _written(spec: Spec, status: int = 200) -> tuple[int, Any, dict[str, str]]:
+    headers = {"ETag": etag(spec)}
+    if status == 201:
+        headers["Location"] = f"/specs/{spec.dir_name}"
+    return status, jsonable(spec.to_dict(with_body=False)), headers
+
+
+@router.get("/specs", dependencies=[Reader], summary="List specs")
+def list_specs(
+    memory: Memory,
+    status: Annotated[list[str], Query()] = [],  # noqa: B006 (FastAPI copies defaults)
+    tag: Annotated[list[str], Query(description="All must match")] = [],  # noqa: B006
+    priority: Annotated[list[str], Query()] = [],  # noqa: B006
+    archived: bool = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    specs = memory.list_specs(status=status, tags=tag, priority=priority, include_archived=archived)
+    page = specs[offset : offset + limit]
+    return {
+        "specs": [jsonable(s.summary()) for s in page],
+        "total": len(specs),
+        "limit": limit,
+        "offset": offset,
+        "problems": len(memory.catalog().problems),
+    }
+
+
+@router.get("/specs/{spec_id}", dependencies=[Reader], summary="Read one spec")
+def get_spec(
+    spec_id: str,
+    memory: Memory,
+    files: bool = False,
+    if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
+) -> Response:
+    spec = memory.get_spec(spec_id)
+    if if_none_match and spec.content_hash in if_none_match:
+        return Response(status_code=304, headers={"ETag": etag(spec)})
+    return JSONResponse(
+        jsonable(spec.to_dict(with_body=True, with_files=files)), headers={"ETag": etag(spec)}
+    )
+
+
+@router.post("/specs", dependencies=[Writer], status_code=201, summary="Create a spec")
+def create_spec(
+    new: NewSpec, request: Request, memory: Memory, key: IdempotencyKey = None
+) -> JSONResponse:
+    payload = new.model_dump()
+
+    def produce() -> tuple[int, Any, dict[str, str]]:
+        return _written(memory.create_spec(**payload), 201)
+
+    return reply(request, key, payload, produce)
+
+
+@router.patch(
+    "/specs/{spec_id}", dependencies=[Writer], summary="Update status, priority, tags, deps"
+)
+def update_spec(
+    spec_id: str,
+    patch: SpecPatch,
+    request: Request,
+    memory: Memory,
+    if_match: IfMatch = None,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    """A status change appends a transition, stamps the timestamps and re-indexes the spec.
+
+    If-Match must carry the spec's current hash: 428 without it, 412 (with `current_hash`) when
+    the spec changed since it was read. With an Idempotency-Key a retried callback is answered
+    from the first response and never records a second transition.
+    """
+    payload = patch.model_dump(exclude_none=True)
+    if not payload:
+        raise InvalidInput("nothing to change: send status, priority, tags or depends_on")
+    tags = patch.tags or ListChange()
+    deps = patch.depends_on or ListChange()
+
+    def produce() -> tuple[int, Any, dict[str, str]]:
+        spec = memory.update_spec(
+            spec_id,
+            status=patch.status,
+            priority=patch.priority,
+            add_tags=tags.add,
+            remove_tags=tags.remove,
+            add_deps=deps.add,
+            remove_deps=deps.remove,
+            expected_hash=required_hash(if_match),
+        )
+        return _written(spec)
+
+    # A replay is checked before If-Match: a retried callback carries the hash it first sent,
+    # which is stale by now precisely because the first attempt succeeded.
+    return reply(request, key, {"spec": spec_id, **payload}, produce)
+
+
+@router.post("/specs/{spec_id}/archive", dependencies=[Writer], summary="Archive a spec")
+def archive_spec(
+    spec_id: str,
+    request: Request,
+    memory: Memory,
+    if_match: IfMatch = None,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    def produce() -> tuple[int, Any, dict[str, str]]:
+        return _written(memory.archive_spec(spec_id, expected_hash=required_hash(if_match)))
+
+    return reply(request, key, {"spec": spec_id}, produce)
+
+
+@router.get("/specs/{spec_id}/dependencies", dependencies=[Reader], summary="Spec dependencies")
+def dependencies(
+    spec_id: str,
+    memory: Memory,
+    direction: str = "both",
+    depth: Annotated[int | None, Query(ge=1, le=20)] = None,
+) -> Any:
+    return jsonable(memory.dependencies(spec_id, direction=direction, depth=depth))
+
+
+@router.get("/specs/{spec_id}/tokens", dependencies=[Reader], summary="Tokens per file and section")
+def count_tokens(spec_id: str, memory: Memory) -> Any:
+    return jsonable(memory.count_tokens(spec_id))
+
+
+@router.get("/validate", dependencies=[Reader], summary="Validate specs")
+def validate(memory: Memory, spec: str | None = None) -> Any:
+    return jsonable(memory.validate(spec))

@@ -1,0 +1,318 @@
+"""The MCP front door: specmem's tools and `spec://` resources for coding agents.
+
+Each tool parses its arguments, calls one SpecMemory method, and returns compact JSON; service
+errors become tool errors whose text starts with the stable code (`[spec_not_found] ...`) so an
+agent can correct itself. Listings are paginated and bodies capped, because a tool result over
+~25,000 tokens is cut off by clients: get_context defaults to 8,000 tokens and stops at 20,000.
+
+Served over stdio (`specmem mcp`) and streamable HTTP (`/mcp` in `specmem serve`). Over HTTP
+without an API token the server is read-only: the write tools are not offered at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Annotated, Any, TypeVar
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from ingest.errors import SpecmemError, SpecNotFound, UnsafeReference
+from ingest.store import check_reference
+
+from .service import SpecMemory
+from .wire import jsonable
+
+__all__ = [
+    "DEFAULT_CONTEXT_BUDGET",
+    "MAX_BODY_CHARS",
+    "MAX_CONTEXT_BUDGET",
+    "READ_TOOLS",
+    "WRITE_TOOLS",
+    "build_mcp_server",
+]
+
+DEFAULT_CONTEXT_BUDGET = 8_000
+MAX_CONTEXT_BUDGET = 20_000
+MAX_BODY_CHARS = 40_000
+MAX_LIST_ITEMS = 100
+READ_TOOLS = (
+    "search_specs",
+    "get_spec",
+    "list_specs",
+    "get_context",
+    "spec_dependencies",
+    "count_tokens",
+    "validate_specs",
+)
+WRITE_TOOLS = ("create_spec", "update_spec", "log_event")
+
+INSTRUCTIONS = """\
+specmem holds this project's specs: design decisions, plans and their status, as markdown.
+Start with search_specs (a question in plain words) or get_context (a token-budgeted bundle
+for a task). Spec ids are directory names such as '045-unified-dashboard' or a unique number.
+To change a spec, read it first (get_spec gives its `hash`) and pass that hash to update_spec."""
+
+F = TypeVar("F", bound=Callable[..., Any])
+READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
+APPENDS = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
+CHANGES = ToolAnnotations(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False
+)
+
+SpecId = Annotated[str, Field(description="Spec id: directory name or unique number, e.g. '045'")]
+StrList = Annotated[list[str] | None, Field(description="Zero or more values")]
+
+
+def _tool_errors(func: F) -> F:
+    """Service errors become tool errors an agent can read and act on."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except SpecmemError as err:
+            raise ToolError(f"[{err.code}] {err}") from err
+        except NotImplementedError as err:
+            raise ToolError(f"[not_implemented] this build cannot do that yet {err}") from err
+
+    return wrapper  # type: ignore[return-value]
+
+
+def cap_lists(data: Any, limit: int = MAX_LIST_ITEMS) -> Any:
+    """Shorten long lists inside a result, saying how many were left out, to keep results small."""
+    if isinstance(data, dict):
+        capped: dict[str, Any] = {}
+        for key, value in data.items():
+            if isinstance(value, list) and len(value) > limit:
+                capped[key] = [cap_lists(v, limit) for v in value[:limit]]
+                capped[f"{key}_omitted"] = len(value) - limit
+            else:
+                capped[key] = cap_lists(value, limit)
+        return capped
+    if isinstance(data, list):
+        return [cap_lists(v, limit) for v in data]
+    return data
+
+
+def build_mcp_server(memory: SpecMemory, *, allow_writes: bool = True) -> MCPServer:
+    """An MCPServer over `memory`; `allow_writes=False` leaves out create/update/log tools."""
+    server = MCPServer("specmem", instructions=INSTRUCTIONS, version="0.1.0", log_level="WARNING")
+    _register_read_tools(server, memory)
+    if allow_writes:
+        _register_write_tools(server, memory)
+    _register_resources(server, memory)
+    return server
+
+
+def _register_read_tools(server: MCPServer, memory: SpecMemory) -> None:
+    @server.tool(annotations=READ_ONLY)
+    @_tool_errors
+    def search_specs(
+        query: Annotated[str, Field(description="A question or keywords, in plain words")],
+        limit: Annotated[int, Field(ge=1, le=50)] = 10,
+        status: StrList = None,
+        tags: StrList = None,
+        priority: StrList = None,
+    ) -> dict[str, Any]:
+        """Find the specs most relevant to a question, best first, with the matching passages.
+        Filter by status (draft, planned, in-progress, complete, archived), tags, or priority."""
+        hits = memory.search(query, limit=limit, status=status, tags=tags, priority=priority)
+        return {"query": query, "results": jsonable(hits)}
+
+    @server.tool(annotations=READ_ONLY)
+    @_tool_errors
+    def get_spec(
+        spec: SpecId,
+        include_files: Annotated[bool, Field(description="Also return sub-spec files")] = False,
+    ) -> dict[str, Any]:
+        """Read one spec: metadata, body, and its `hash` (pass it to update_spec).
+        Very long bodies are cut at 40,000 characters; read `spec://{id}` for the rest."""
+        data = jsonable(memory.get_spec(spec).to_dict(with_body=True, with_files=include_files))
+        if len(data.get("body") or "") > MAX_BODY_CHARS:
+            data["body"] = data["body"][:MAX_BODY_CHARS]
+            data["body_truncated"] = True
+        return data
+
+    @server.tool(annotations=READ_ONLY)
+    @_tool_errors
+    def list_specs(
+        status: StrList = None,
+        tags: Annotated[list[str] | None, Field(description="All must match")] = None,
+        priority: StrList = None,
+        include_archived: bool = False,
+        limit: Annotated[int, Field(ge=1, le=MAX_LIST_ITEMS)] = 50,
+        offset: Annotated[int, Field(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        """List specs (id, title, status, priority, tags, dependencies), a page at a time;
+        `total` says how many match, so raise `offset` to read further."""
+        specs = memory.list_specs(
+            status=status, tags=tags, priority=priority, include_archived=include_archived
+        )
+        page = specs[offset : offset + limit]
+        fields = ("spec", "title", "status", "priority", "tags", "depends_on", "hash")
+        return {
+            "specs": [{k: s.summary()[k] for k in fields} for s in page],
+            "total": len(specs),
+            "offset": offset,
+            "next_offset": offset + limit if offset + limit < len(specs) else None,
+        }
+
+    @server.tool(annotations=READ_ONLY)
+    @_tool_errors
+    def get_context(
+        query: Annotated[str | None, Field(description="What you are working on")] = None,
+        specs: Annotated[list[str] | None, Field(description="Spec ids to center on")] = None,
+        budget: Annotated[
+            int, Field(ge=200, le=MAX_CONTEXT_BUDGET, description="Token budget (cl100k)")
+        ] = DEFAULT_CONTEXT_BUDGET,
+        depth: Annotated[int, Field(ge=0, le=5, description="Dependency hops")] = 2,
+    ) -> dict[str, Any]:
+        """A context bundle for a task: the most relevant spec passages, their dependencies and
+        recent history, packed to fit `budget` tokens, each item with why it was included."""
+        if not (query and query.strip()) and not specs:
+            raise ToolError("[invalid_input] give a query, spec ids, or both")
+        bundle = memory.context(query, specs=specs or (), budget=budget, depth=depth)
+        return jsonable(bundle)
+
+    @server.tool(annotations=READ_ONLY)
+    @_tool_errors
+    def spec_dependencies(
+        spec: SpecId,
+        direction: Annotated[str, Field(description="both, upstream or downstream")] = "both",
+        depth: Annotated[int | None, Field(ge=1, le=20)] = None,
+    ) -> dict[str, Any]:
+        """What a spec depends on and what depends on it, with related specs and cycles."""
+        return cap_lists(jsonable(memory.dependencies(spec, direction=direction, depth=depth)))
+
+    @server.tool(annotations=READ_ONLY)
+    @_tool_errors
+    def count_tokens(
+        target: Annotated[str, Field(description="A spec id, or a file path inside the specs dir")],
+    ) -> dict[str, Any]:
+        """Tokens per file and per `##` section, to see whether a spec is too long for context."""
+        return cap_lists(jsonable(memory.count_tokens(target)))
+
+    @server.tool(annotations=READ_ONLY)
+    @_tool_errors
+    def validate_specs(
+        spec: Annotated[str | None, Field(description="One spec id, or omit for all")] = None,
+    ) -> dict[str, Any]:
+        """Check specs for broken frontmatter, dangling or cyclic dependencies and oversize files;
+        each problem names its file, line, severity and code."""
+        return cap_lists(jsonable(memory.validate(spec)))
+
+
+def _register_write_tools(server: MCPServer, memory: SpecMemory) -> None:
+    @server.tool(annotations=CHANGES)
+    @_tool_errors
+    def update_spec(
+        spec: SpecId,
+        expected_hash: Annotated[
+            str, Field(description="The spec's `hash` from get_spec; refused if it changed since")
+        ],
+        status: Annotated[
+            str | None, Field(description="draft, planned, in-progress, complete, archived")
+        ] = None,
+        priority: Annotated[str | None, Field(description="low, medium, high, critical")] = None,
+        add_tags: StrList = None,
+        remove_tags: StrList = None,
+        add_deps: Annotated[list[str] | None, Field(description="Spec ids to depend on")] = None,
+        remove_deps: StrList = None,
+    ) -> dict[str, Any]:
+        """Change a spec's status, priority, tags or dependencies. A status change is recorded as
+        a transition. If the spec changed since you read it, the error carries the new hash:
+        re-read the spec and try again."""
+        updated = memory.update_spec(
+            spec,
+            status=status,
+            priority=priority,
+            add_tags=add_tags or (),
+            remove_tags=remove_tags or (),
+            add_deps=add_deps or (),
+            remove_deps=remove_deps or (),
+            expected_hash=expected_hash,
+        )
+        return jsonable(updated.summary())
+
+    @server.tool(annotations=APPENDS)
+    @_tool_errors
+    def create_spec(
+        title: Annotated[str, Field(min_length=1, max_length=200)],
+        status: str = "planned",
+        priority: str | None = None,
+        tags: StrList = None,
+        depends_on: Annotated[list[str] | None, Field(description="Spec ids")] = None,
+        parent: Annotated[str | None, Field(description="Parent spec id")] = None,
+        body: Annotated[str | None, Field(description="Markdown after the title")] = None,
+        template: str | None = None,
+    ) -> dict[str, Any]:
+        """Create a new spec directory with the next free number; returns its id and hash."""
+        created = memory.create_spec(
+            title,
+            template=template,
+            status=status,
+            priority=priority,
+            tags=tags or (),
+            depends_on=depends_on or (),
+            parent=parent,
+            body=body,
+        )
+        return jsonable(created.summary())
+
+    @server.tool(annotations=APPENDS)
+    @_tool_errors
+    def log_event(
+        spec: SpecId,
+        type: Annotated[str, Field(description="Short kind: 'commit', 'session', 'note', ...")],
+        summary: Annotated[str | None, Field(description="What happened, in a sentence")] = None,
+        agent: str | None = None,
+        session_id: str | None = None,
+        files_changed: StrList = None,
+        at: Annotated[str | None, Field(description="ISO 8601; default now")] = None,
+        data: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Record what you did on a spec (a session summary, a commit, a decision) so later
+        agents see it in the spec's history and in context bundles."""
+        return memory.log_event(
+            spec,
+            type,
+            summary=summary,
+            agent=agent,
+            session_id=session_id,
+            files_changed=files_changed or [],
+            at=at,
+            data=data or {},
+        )
+
+
+def _register_resources(server: MCPServer, memory: SpecMemory) -> None:
+    def _spec_or_missing(spec_id: str):
+        try:
+            return memory.get_spec(spec_id)
+        except SpecNotFound as err:
+            raise ResourceNotFoundError(str(err)) from err
+        except SpecmemError as err:
+            raise ResourceError(f"[{err.code}] {err}") from err
+
+    @server.resource("spec://{spec_id}", mime_type="text/markdown")
+    def spec_readme(spec_id: str) -> str:
+        """A spec's README.md, frontmatter included."""
+        return _spec_or_missing(spec_id).readme.text
+
+    @server.resource("spec://{spec_id}/{file}", mime_type="text/markdown")
+    def spec_file(spec_id: str, file: str) -> str:
+        """One file of a spec: README.md or a sub-spec such as DESIGN.md."""
+        try:
+            check_reference(file)
+        except UnsafeReference as err:
+            raise ResourceError(f"[{err.code}] {err}") from err
+        spec = _spec_or_missing(spec_id)
+        for candidate in (spec.readme, *spec.sub_files):
+            if candidate.name == file:
+                return candidate.text
+        names = ", ".join(f.name for f in (spec.readme, *spec.sub_files))
+        raise ResourceNotFoundError(f"{spec.dir_name} has no file {file!r} (files: {names})")
