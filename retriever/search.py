@@ -1,0 +1,221 @@
+"""Spec search: lexical and dense retrieval over chunks, fused, aggregated to one hit per spec.
+
+    query -> analyzed terms ----> BM25 over chunks ----\
+          -> query vector ------> cosine over chunks ---+-> spec scores (best + 0.3 x second)
+                                                        |   per method, z-scored, weighted sum
+    metadata filters -> chunk mask (applied first) -----/   -> top `limit` specs, best chunk as snippet
+
+Filters mask chunks before anything is ranked, so a filtered query still returns up to `limit`
+matching specs. The ranking design and its measured numbers are recorded in specs/050.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ingest.errors import InvalidInput
+
+from .fusion import combine, rrf, spec_scores, zscore
+from .query import analyze_query
+from .warm_index import WarmIndex
+
+__all__ = ["MODES", "RankingParams", "SearchHit", "Snippet", "rank_specs", "search_index"]
+
+MODES = ("hybrid", "lexical", "dense")
+SNIPPET_CHARS = 600
+
+
+@dataclass(frozen=True)
+class RankingParams:
+    """The knobs of the ranking; defaults are the settings chosen on the dev queries (specs/050)."""
+
+    lexical_weight: float = 0.8
+    dense_weight: float = 0.2
+    second_weight: float = 0.3
+    fusion: str = "zscore"  # or "rrf", the baseline
+
+
+@dataclass(frozen=True)
+class Snippet:
+    file: str
+    heading_path: tuple[str, ...]
+    lines: tuple[int, int]
+    text: str
+    chunk_id: str
+    section_kind: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "heading_path": list(self.heading_path),
+            "lines": list(self.lines),
+            "text": self.text,
+            "chunk_id": self.chunk_id,
+            "section_kind": self.section_kind,
+        }
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One spec in a ranked answer: its score, why (components), and its best-matching section."""
+
+    spec: str
+    title: str
+    status: str | None
+    priority: str | None
+    tags: tuple[str, ...]
+    rank: int
+    score: float
+    components: dict[str, float]
+    snippet: Snippet | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rank": self.rank,
+            "spec": self.spec,
+            "title": self.title,
+            "status": self.status,
+            "priority": self.priority,
+            "tags": list(self.tags),
+            "score": round(self.score, 6),
+            "components": {name: round(value, 6) for name, value in self.components.items()},
+            "snippet": self.snippet.to_dict() if self.snippet else None,
+            **self.extra,
+        }
+
+
+@dataclass
+class Ranking:
+    """Spec-level scores of one query, before the top-k cut (what eval and experiments read)."""
+
+    fused: np.ndarray
+    components: dict[str, np.ndarray]
+    chunk_scores: dict[str, np.ndarray]
+
+    def order(self, limit: int) -> np.ndarray:
+        eligible = np.flatnonzero(np.isfinite(self.fused))
+        if len(eligible) > limit:
+            top = np.argpartition(-self.fused[eligible], limit - 1)[:limit]
+            eligible = eligible[top]
+        # Ties (e.g. no term matched) fall back to spec order so results are deterministic.
+        return eligible[np.lexsort((eligible, -self.fused[eligible]))]
+
+
+def rank_specs(
+    index: WarmIndex,
+    query: str,
+    query_vector: np.ndarray | None,
+    *,
+    mode: str = "hybrid",
+    chunk_mask: np.ndarray | None = None,
+    params: RankingParams = RankingParams(),
+) -> Ranking:
+    if mode not in MODES:
+        raise InvalidInput(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    chunk_scores: dict[str, np.ndarray] = {}
+    if mode in ("hybrid", "lexical"):
+        analyzed = analyze_query(query)
+        chunk_scores["lexical"] = index.bm25.scores(analyzed.terms, analyzed.weights)
+    if mode in ("hybrid", "dense"):
+        if query_vector is None or index.vectors is None:
+            raise InvalidInput("dense ranking needs the query vector and the index's vectors")
+        chunk_scores["dense"] = index.vectors @ np.asarray(query_vector, dtype=np.float32)
+    if chunk_mask is not None:
+        chunk_scores = {k: np.where(chunk_mask, v, -np.inf) for k, v in chunk_scores.items()}
+    components = {
+        name: spec_scores(values.astype(np.float32), index.starts, params.second_weight)
+        for name, values in chunk_scores.items()
+    }
+    if len(components) == 1:
+        fused = next(iter(components.values()))
+    elif params.fusion == "rrf":
+        fused = np.where(np.isfinite(components["lexical"]), rrf(components), -np.inf)
+    else:
+        weights = {"lexical": params.lexical_weight, "dense": params.dense_weight}
+        fused = combine(components, weights)
+    return Ranking(fused.astype(np.float32), components, chunk_scores)
+
+
+def search_index(
+    index: WarmIndex,
+    query: str,
+    *,
+    embed_query: Callable[[str], np.ndarray] | None,
+    limit: int = 10,
+    status: Sequence[str] | None = None,
+    tags: Sequence[str] | None = None,
+    priority: Sequence[str] | None = None,
+    mode: str = "hybrid",
+    params: RankingParams = RankingParams(),
+) -> list[SearchHit]:
+    """The top `limit` specs for `query` among those passing the filters, best first."""
+    if not isinstance(query, str) or not query.strip():
+        raise InvalidInput("query must be a non-empty string")
+    if limit < 1:
+        raise InvalidInput(f"limit must be at least 1, got {limit}")
+    if mode not in MODES:
+        raise InvalidInput(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if len(index) == 0:
+        return []
+    spec_mask = index.spec_mask(set(status or ()), set(tags or ()), set(priority or ()))
+    if not spec_mask.any():
+        return []
+    chunk_mask = None if spec_mask.all() else index.chunk_mask(spec_mask)
+    vector = None
+    if mode != "lexical":
+        if embed_query is None:
+            raise InvalidInput(f"mode {mode!r} needs an embedder")
+        vector = embed_query(query)
+    ranking = rank_specs(index, query, vector, mode=mode, chunk_mask=chunk_mask, params=params)
+    return [
+        _hit(index, ranking, int(position), rank, params)
+        for rank, position in enumerate(ranking.order(limit), start=1)
+    ]
+
+
+def _hit(
+    index: WarmIndex, ranking: Ranking, position: int, rank: int, params: RankingParams
+) -> SearchHit:
+    info = index.specs[position]
+    start = int(index.starts[position])
+    end = start + int(index.counts[position])
+    chunk = index.chunks[start + _best_chunk_offset(ranking, start, end, params)]
+    components = {name: float(values[position]) for name, values in ranking.components.items()}
+    components["fused"] = float(ranking.fused[position])
+    text = chunk.text if len(chunk.text) <= SNIPPET_CHARS else chunk.text[:SNIPPET_CHARS] + "…"
+    snippet = Snippet(
+        file=chunk.file,
+        heading_path=chunk.heading_path,
+        lines=(chunk.line_start, chunk.line_end),
+        text=text,
+        chunk_id=chunk.id,
+        section_kind=chunk.section_kind,
+    )
+    return SearchHit(
+        spec=info.name,
+        title=info.title,
+        status=info.status,
+        priority=info.priority,
+        tags=info.tags,
+        rank=rank,
+        score=float(ranking.fused[position]),
+        components=components,
+        snippet=snippet,
+    )
+
+
+def _best_chunk_offset(ranking: Ranking, start: int, end: int, params: RankingParams) -> int:
+    """The spec's chunk that best matches by the same weighting as the spec score."""
+    weights = {"lexical": params.lexical_weight, "dense": params.dense_weight}
+    total = np.zeros(end - start, dtype=np.float32)
+    for name, values in ranking.chunk_scores.items():
+        local = values[start:end]
+        if len(ranking.chunk_scores) == 1:
+            return int(np.argmax(local))
+        total += weights.get(name, 0.0) * zscore(local)
+    return int(np.argmax(total))

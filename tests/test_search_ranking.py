@@ -1,0 +1,108 @@
+"""Pure ranking pieces: the analyzer, BM25, chunk-to-spec aggregation and fusion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from retriever.fusion import best_chunks, combine, rrf, spec_scores, zscore
+from retriever.lexical_rank import BM25Index
+from retriever.terms import stem, terms
+
+NEG_INF = -np.inf
+
+
+def test_terms_split_identifiers_and_drop_function_words():
+    assert terms("Migrate the CLI to Commander.js") == ["migrat", "cli", "commander", "js"]
+    assert terms("lean-spec spec_dependencies CamelCase v0.3") == [
+        *("lean", "spec", "spec", "dependenci", "camel", "cas", "v", "0", "3")
+    ]
+    assert terms("embed embedded embedding") == ["embed"] * 3
+
+
+@pytest.mark.parametrize(
+    ("words", "same"),
+    [
+        (["validate", "validates", "validation", "validating", "validated"], True),
+        (["search", "searches", "searching"], True),
+        (["dependency", "dependencies"], True),
+        (["run", "running"], True),
+        (["migrate", "migration", "migrating"], True),
+        (["spec", "class"], False),
+    ],
+)
+def test_stem_conflates_inflections(words, same):
+    assert (len({stem(w) for w in words}) == 1) is same
+
+
+def test_stem_leaves_short_words_digits_and_double_s_alone():
+    assert stem("api") == "api"
+    assert stem("2024") == "2024"
+    assert stem("class") == "class"
+
+
+def test_bm25_prefers_rarer_terms_and_shorter_documents():
+    docs = [
+        ["search", "rank", "spec"],
+        ["spec", "spec", "spec", "status"],
+        ["search"] + ["filler"] * 30,
+    ]
+    index = BM25Index(docs)
+    scores = index.scores(["search", "rank"])
+    assert scores[0] > scores[2] > scores[1] == 0.0
+    assert index.idf("rank") > index.idf("spec")
+    assert index.document_frequency("spec") == 2
+    assert index.scores(["absent"]).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_bm25_term_weights_scale_contributions():
+    index = BM25Index([["alpha"], ["beta"]])
+    plain = index.scores(["alpha", "beta"])
+    weighted = index.scores(["alpha", "beta"], {"alpha": 0.5})
+    assert weighted[0] == pytest.approx(plain[0] * 0.5)
+    assert weighted[1] == pytest.approx(plain[1])
+
+
+def test_spec_score_is_best_plus_weighted_second():
+    # spec 0: chunks 0-2, spec 1: chunk 3, spec 2: chunks 4-5 (all filtered out)
+    starts = np.array([0, 3, 4])
+    scores = np.array([1.0, 5.0, 2.0, 4.0, NEG_INF, NEG_INF], dtype=np.float32)
+    result = spec_scores(scores, starts, second_weight=0.5)
+    assert result[0] == pytest.approx(5.0 + 0.5 * 2.0)
+    assert result[1] == pytest.approx(4.0)  # a lone chunk: no second
+    assert result[2] == NEG_INF
+    assert best_chunks(scores, starts, np.array([0, 1])) == [1, 3]
+
+
+def test_spec_score_counts_a_tied_second_and_ignores_negative_seconds():
+    starts = np.array([0, 2])
+    scores = np.array([3.0, 3.0, 0.5, -0.2], dtype=np.float32)
+    result = spec_scores(scores, starts, second_weight=0.3)
+    assert result[0] == pytest.approx(3.9)
+    assert result[1] == pytest.approx(0.5)
+
+
+def test_zscore_keeps_excluded_specs_out():
+    values = np.array([1.0, 2.0, 3.0, NEG_INF], dtype=np.float32)
+    z = zscore(values)
+    assert z[:3].mean() == pytest.approx(0.0, abs=1e-6)
+    assert z[3] == NEG_INF
+    assert zscore(np.array([2.0, 2.0], dtype=np.float32)).tolist() == [0.0, 0.0]
+
+
+def test_combine_weights_standardized_components():
+    lexical = np.array([10.0, 0.0, 0.0, NEG_INF], dtype=np.float32)
+    dense = np.array([0.1, 0.5, 0.2, NEG_INF], dtype=np.float32)
+    fused = combine({"lexical": lexical, "dense": dense}, {"lexical": 0.8, "dense": 0.2})
+    assert int(np.argmax(fused)) == 0
+    assert fused[3] == NEG_INF
+    dense_only = combine({"lexical": lexical, "dense": dense}, {"lexical": 0.0, "dense": 1.0})
+    assert int(np.argmax(dense_only)) == 1
+
+
+def test_rrf_rewards_agreement():
+    a = np.array([3.0, 2.0, 1.0], dtype=np.float32)
+    b = np.array([2.0, 3.0, 1.0], dtype=np.float32)
+    fused = rrf({"a": a, "b": b})
+    assert fused[0] == pytest.approx(fused[1])
+    assert fused[2] < fused[0]
