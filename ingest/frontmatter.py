@@ -21,6 +21,8 @@ __all__ = [
     "STATUSES",
     "Frontmatter",
     "SplitDocument",
+    "canonical_priority",
+    "canonical_status",
     "normalize_frontmatter",
     "parse_yaml",
     "split_document",
@@ -102,7 +104,7 @@ def parse_yaml(yaml_text: str, path: str, first_line: int = 2) -> dict[str, Any]
         # The C loader is ~10x faster; only text that could hold an anchor or alias needs the
         # pure-Python loader that refuses aliases.
         loader = _NoAliasSafeLoader if ("&" in yaml_text or "*" in yaml_text) else _FAST_LOADER
-        data = yaml.load(yaml_text, Loader=loader)  # noqa: S506 - safe loaders only
+        data = yaml.load(yaml_text, Loader=loader)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = first_line + mark.line if mark is not None else None
@@ -181,6 +183,20 @@ def _choice(
         return key
     problems.append((name, f"unknown {name} {text!r} (expected one of {', '.join(allowed)})"))
     return None
+
+
+def canonical_status(text: str) -> str | None:
+    """`in_progress` -> `in-progress`: the canonical status `text` names, None if it names none."""
+    key = text.strip().lower()
+    key = STATUS_ALIASES.get(key, key)
+    return key if key in STATUSES else None
+
+
+def canonical_priority(text: str) -> str | None:
+    """`med` -> `medium`: the canonical priority `text` names, None if it names none."""
+    key = text.strip().lower()
+    key = PRIORITY_ALIASES.get(key, key)
+    return key if key in PRIORITIES else None
 
 
 def normalize_frontmatter(raw: dict[str, Any]) -> Frontmatter:

@@ -46,6 +46,9 @@ class Spec:
     sub_files: list[SpecFile] = field(default_factory=list)
     archived_dir: bool = False  # lives under specs/archived/
     warnings: list[str] = field(default_factory=list)
+    # The same notes as `warnings`, each naming its own file and line (a sub-spec's problem names
+    # the sub-spec, not the README), for `validate` and the scan's problem list.
+    load_problems: list[LoadProblem] = field(default_factory=list)
 
     @property
     def id(self) -> str:

@@ -25,6 +25,7 @@ __all__ = [
     "SpecStore",
     "check_reference",
     "content_hash",
+    "is_inside",
     "read_spec_text",
 ]
 
@@ -54,7 +55,8 @@ def check_reference(ref: object) -> str:
     return text
 
 
-def _inside(root: Path, path: Path) -> bool:
+def is_inside(root: Path, path: Path) -> bool:
+    """Whether `path`, symlinks resolved, lies inside `root` (itself already resolved)."""
     try:
         path.resolve().relative_to(root)
     except (ValueError, OSError):
@@ -65,7 +67,7 @@ def _inside(root: Path, path: Path) -> bool:
 def read_spec_text(path: Path, root: Path) -> tuple[str, bytes, list[str]]:
     """Read one markdown file as text: (text, raw bytes, warnings). Raises SpecParseError."""
     shown = str(path)
-    if not _inside(root, path):
+    if not is_inside(root, path):
         raise SpecParseError(shown, "refused: the file resolves outside the specs dir")
     try:
         size = path.stat().st_size
@@ -202,29 +204,28 @@ class SpecStore:
                 broken[name] = problem
                 continue
             specs.append(spec)
-            for message in spec.warnings:
-                problems.append(
-                    LoadProblem(str(spec.readme.path), message.split(": ", 1)[-1], spec=name)
-                )
+            problems.extend(spec.load_problems)
         return Catalog(self.root, specs, problems, broken)
 
     def load(self, directory: Path, archived: bool = False) -> Spec:
         parsed = parse_dir_name(directory.name)
         if parsed is None:
             raise SpecParseError(str(directory), "not a spec directory (expected NNN-slug)")
-        if not _inside(self.root, directory):
+        if not is_inside(self.root, directory):
             raise SpecParseError(
                 str(directory), "refused: the directory resolves outside the specs dir"
             )
         readme_path = directory / "README.md"
         if not readme_path.is_file():
             raise SpecParseError(str(readme_path), "missing README.md")
-        text, raw, warnings = read_spec_text(readme_path, self.root)
+        name = directory.name
+        text, raw, readme_warnings = read_spec_text(readme_path, self.root)
+        notes = [_note(readme_path, message, name) for message in readme_warnings]
         doc = split_document(text)
         meta_raw = parse_yaml(doc.yaml_text, str(readme_path)) if doc.yaml_text is not None else {}
         meta = normalize_frontmatter(meta_raw)
         if doc.yaml_text is None:
-            warnings.append(f"{readme_path}: no frontmatter")
+            notes.append(LoadProblem(str(readme_path), "no frontmatter", spec=name))
         sub_files = []
         for path in sorted(directory.glob("*.md")):
             if path.name == "README.md" or not path.is_file():
@@ -232,9 +233,9 @@ class SpecStore:
             try:
                 sub_text, sub_raw, sub_warnings = read_spec_text(path, self.root)
             except SpecParseError as err:
-                warnings.append(f"{err}")
+                notes.append(LoadProblem(err.path, err.reason, err.line, spec=name))
                 continue
-            warnings.extend(sub_warnings)
+            notes.extend(_note(path, message, name) for message in sub_warnings)
             sub_files.append(SpecFile(path.name, path, sub_text, content_hash(sub_raw)))
         number, slug = parsed
         return Spec(
@@ -249,5 +250,13 @@ class SpecStore:
             readme=SpecFile("README.md", readme_path, text, content_hash(raw)),
             sub_files=sub_files,
             archived_dir=archived,
-            warnings=warnings,
+            warnings=[str(note) for note in notes],
+            load_problems=notes,
         )
+
+
+def _note(path: Path, message: str, spec: str) -> LoadProblem:
+    """A read_spec_text warning ("<path>: <reason>") as a LoadProblem naming that file."""
+    prefix = f"{path}: "
+    reason = message[len(prefix) :] if message.startswith(prefix) else message
+    return LoadProblem(str(path), reason, spec=spec)

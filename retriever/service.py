@@ -19,10 +19,22 @@ from pathlib import Path
 from typing import Any
 
 from ingest.config import Settings
+from ingest.errors import InvalidInput
+from ingest.frontmatter import PRIORITIES, STATUSES, canonical_priority, canonical_status
+from ingest.graph import SpecGraph
 from ingest.model import Spec
 from ingest.store import Catalog, SpecStore
+from ingest.tokens import count_tokens as count_text_tokens
+from ingest.validate import (
+    ValidationReport,
+    file_token_counts,
+    find_stray_files,
+    validate_catalog,
+)
 
+from .dependencies import dependency_report
 from .events import EventStore, merge_history, normalize_event
+from .token_usage import token_usage
 
 __all__ = ["SpecMemory"]
 
@@ -43,6 +55,7 @@ class SpecMemory:
         self._catalog: Catalog | None = None
         self._fingerprint: tuple | None = None
         self._events: EventStore | None = None
+        self._token_counts: dict[str, dict[str, int]] = {}  # encoding -> content hash -> tokens
 
     # -- reading specs -------------------------------------------------------------------------
 
@@ -87,9 +100,9 @@ class SpecMemory:
         priority: list[str] | str | None = None,
         include_archived: bool = False,
     ) -> list[Spec]:
-        statuses = _as_set(status)
+        statuses = _canonical_set(status, canonical_status, STATUSES, "status")
         wanted_tags = _as_set(tags)
-        priorities = _as_set(priority)
+        priorities = _canonical_set(priority, canonical_priority, PRIORITIES, "priority")
         result = []
         for spec in self.catalog():
             if spec.is_archived and not include_archived and "archived" not in statuses:
@@ -162,18 +175,46 @@ class SpecMemory:
 
     # -- inspecting specs ------------------------------------------------------------------------
 
-    def validate(self, ref: object | None = None) -> Any:
-        """A ValidationReport (ingest.validate): problems with file, line, severity, code."""
-        raise NotImplementedError
+    def validate(self, ref: object | None = None) -> ValidationReport:
+        """A ValidationReport (ingest.validate): problems with file, line, severity, code.
+
+        With `ref`, only the problems of that spec (it may be one that failed to load).
+        """
+        catalog = self.catalog()
+        only = catalog.resolve_name(ref) if ref is not None else None
+        encoding = self.settings.encoding
+        with self._lock:
+            cache = self._token_counts.setdefault(encoding, {})
+            counts = file_token_counts(
+                catalog, lambda text: count_text_tokens(text, encoding), cache, only=only
+            )
+        return validate_catalog(
+            catalog,
+            SpecGraph.from_catalog(catalog),
+            counts,
+            threshold=self.settings.token_threshold,
+            stray_files=find_stray_files(catalog),
+            only=only,
+        )
 
     def dependencies(
         self, ref: object, *, direction: str = "both", depth: int | None = None
     ) -> dict[str, Any]:
-        raise NotImplementedError
+        """What a spec depends on (upstream) and what depends on it (downstream), as trees,
+        with `edges`, dangling links and the cycles it is part of (retriever.dependencies)."""
+        catalog = self.catalog()
+        name = catalog.resolve_name(ref)
+        graph = SpecGraph.from_catalog(catalog)
+        return dependency_report(catalog, graph, name, direction=direction, depth=depth)
 
-    def count_tokens(self, target: str) -> dict[str, Any]:
+    def count_tokens(self, target: str, *, encoding: str | None = None) -> dict[str, Any]:
         """Tokens per file and per `##` section of a spec (by reference) or of one file inside the specs dir."""
-        raise NotImplementedError
+        return token_usage(
+            self.catalog(),
+            str(target),
+            encoding=encoding or self.settings.encoding,
+            threshold=self.settings.token_threshold,
+        )
 
     # -- the index (ingest.pipeline) -------------------------------------------------------------
 
@@ -293,6 +334,20 @@ class SpecMemory:
         if self._index_exists():
             self.ingest(specs=[spec.dir_name])
         return spec
+
+
+def _canonical_set(
+    value: list[str] | str | None, canonical: Any, allowed: tuple[str, ...], name: str
+) -> set[str]:
+    """Filter values in canonical form (`in_progress` means `in-progress`); unknown ones refused."""
+    result = set()
+    for item in _as_set(value):
+        known = canonical(item)
+        if known is None:
+            raise InvalidInput(f"unknown {name} {item!r} (expected one of {', '.join(allowed)})")
+        result.add(known)
+    return result
+
 
 def _as_set(value: list[str] | tuple[str, ...] | str | None) -> set[str]:
     if not value:

@@ -1,0 +1,91 @@
+"""How many tokens a spec (every file) or one file inside the specs dir costs, per `##` section.
+
+A target is a spec reference (`045`, `045-unified-dashboard`) or a path. Paths are checked before
+anything is read: they must resolve, symlinks followed, inside the specs dir, or the answer is
+UnsafeReference, so `tokens /etc/passwd` cannot be used to read or probe files elsewhere.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ingest.errors import SpecNotFound, UnsafeReference
+from ingest.store import Catalog, check_reference, is_inside, read_spec_text
+from ingest.tokens import count_tokens, section_tokens
+
+__all__ = ["resolve_specs_file", "token_usage"]
+
+
+def resolve_specs_file(root: Path, target: str, cwd: Path | None = None) -> Path:
+    """The file `target` names inside `root`, or UnsafeReference / SpecNotFound.
+
+    A relative path is read relative to the specs dir, or, failing that, to the working directory
+    (so `specs/045-x/README.md` typed at the repo root works). Either way it must stay inside.
+    """
+    if "\x00" in target:
+        raise UnsafeReference("file path contains a NUL byte")
+    raw = Path(target).expanduser()
+    candidates = [raw] if raw.is_absolute() else [root / raw, (cwd or Path.cwd()) / raw]
+    for candidate in candidates:
+        if not is_inside(root, candidate):
+            continue
+        if candidate.is_file():
+            return candidate
+    if not any(is_inside(root, candidate) for candidate in candidates):
+        raise UnsafeReference(f"{target!r} is outside the specs dir {root}; refusing to read it")
+    raise SpecNotFound(f"no file {target!r} in the specs dir {root}")
+
+
+def _file_entry(
+    name: str, path: Path, text: str, encoding: str, threshold: int | None
+) -> dict[str, Any]:
+    tokens = count_tokens(text, encoding)
+    return {
+        "file": name,
+        "path": str(path),
+        "tokens": tokens,
+        "over_threshold": threshold is not None and tokens > threshold,
+        "sections": [
+            {"heading": s.heading, "line": s.line, "tokens": s.tokens}
+            for s in section_tokens(text, encoding)
+        ],
+    }
+
+
+def token_usage(
+    catalog: Catalog,
+    target: str,
+    *,
+    encoding: str,
+    threshold: int | None = None,
+    cwd: Path | None = None,
+) -> dict[str, Any]:
+    """Tokens per file and per section of a spec (by reference) or of one file (by path)."""
+    looks_like_path = "/" in target or "\\" in target or target.endswith(".md")
+    files: list[dict[str, Any]] = []
+    spec_name: str | None = None
+    if not looks_like_path:
+        check_reference(target)
+        spec = catalog.get(target)
+        spec_name = spec.dir_name
+        for spec_file in [spec.readme, *spec.sub_files]:
+            files.append(
+                _file_entry(spec_file.name, spec_file.path, spec_file.text, encoding, threshold)
+            )
+    else:
+        path = resolve_specs_file(catalog.root, target, cwd)
+        text, _raw, _warnings = read_spec_text(path, catalog.root)
+        relative = path.resolve().relative_to(catalog.root)
+        spec_name = relative.parts[0] if len(relative.parts) > 1 else None
+        if spec_name == "archived" and len(relative.parts) > 2:
+            spec_name = relative.parts[1]
+        files.append(_file_entry(str(relative), path, text, encoding, threshold))
+    return {
+        "target": target,
+        "spec": spec_name,
+        "encoding": encoding,
+        "threshold": threshold,
+        "total": sum(f["tokens"] for f in files),
+        "files": files,
+    }
