@@ -91,6 +91,11 @@ class SpecMemory:
             return self._catalog
 
     def get_spec(self, ref: object) -> Spec:
+        """One spec by directory name or by a number exactly one spec has.
+
+        Raises SpecNotFound, AmbiguousSpecRef (a shared number), UnsafeReference (anything that
+        could name a path) or SpecParseError (the spec exists but cannot be read).
+        """
         return self.catalog().get(ref)
 
     def list_specs(
@@ -100,6 +105,10 @@ class SpecMemory:
         priority: list[str] | str | None = None,
         include_archived: bool = False,
     ) -> list[Spec]:
+        """Specs matching every filter given: any of `status`, all of `tags`, any of `priority`.
+
+        Archived specs are left out unless `include_archived` or the status filter asks for them.
+        """
         statuses = _canonical_set(status, canonical_status, STATUSES, "status")
         wanted_tags = _as_set(tags)
         priorities = _canonical_set(priority, canonical_priority, PRIORITIES, "priority")
