@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from ingest.config import Settings
+from ingest.create import create_spec, list_templates
 from ingest.errors import InvalidInput
 from ingest.frontmatter import PRIORITIES, STATUSES, canonical_priority, canonical_status
 from ingest.graph import SpecGraph
 from ingest.model import Spec
+from ingest.split import split_spec
 from ingest.store import Catalog, SpecStore
 from ingest.tokens import count_tokens as count_text_tokens
 from ingest.validate import (
@@ -31,6 +33,7 @@ from ingest.validate import (
     find_stray_files,
     validate_catalog,
 )
+from ingest.writes import SpecWriter, WrittenSpec
 
 from .dependencies import dependency_report
 from .events import EventStore, merge_history, normalize_event
@@ -138,6 +141,15 @@ class SpecMemory:
     # Every write takes the spec's file lock, re-reads it, checks `expected_hash` against the file
     # on disk, writes atomically, and returns the spec as written (with its new hash).
 
+    def _writer(self) -> SpecWriter:
+        return SpecWriter(self.store, self.settings.data_dir)
+
+    def _written(self, spec: WrittenSpec) -> WrittenSpec:
+        """Make reads after a write see it at once (the catalog rescans)."""
+        if spec.changes:
+            self.catalog(refresh=True)
+        return spec
+
     def create_spec(
         self,
         title: str,
@@ -149,8 +161,22 @@ class SpecMemory:
         depends_on: Sequence[str] = (),
         parent: str | None = None,
         body: str | None = None,
-    ) -> Spec:
-        raise NotImplementedError
+    ) -> WrittenSpec:
+        """Create `<next number>-<slug>/README.md` from a template (`templates()` lists them)."""
+        spec = create_spec(
+            self.store,
+            self.settings.data_dir,
+            self.catalog(),
+            title,
+            template=template,
+            status=status,
+            priority=priority,
+            tags=tags,
+            depends_on=depends_on,
+            parent=parent,
+            body=body,
+        )
+        return self._written(spec)
 
     def update_spec(
         self,
@@ -163,11 +189,27 @@ class SpecMemory:
         add_deps: Sequence[str] = (),
         remove_deps: Sequence[str] = (),
         expected_hash: str | None = None,
-    ) -> Spec:
-        raise NotImplementedError
+    ) -> WrittenSpec:
+        """Edit frontmatter lines in place; a status change appends a transition. The result's
+        `changes` say what changed (empty when everything already was as asked)."""
+        spec = self._writer().update(
+            self.catalog(),
+            ref,
+            status=status,
+            priority=priority,
+            add_tags=add_tags,
+            remove_tags=remove_tags,
+            add_deps=add_deps,
+            remove_deps=remove_deps,
+            expected_hash=expected_hash,
+        )
+        return self._written(spec)
 
-    def archive_spec(self, ref: object, *, expected_hash: str | None = None) -> Spec:
-        raise NotImplementedError
+    def archive_spec(self, ref: object, *, expected_hash: str | None = None) -> WrittenSpec:
+        """Set status `archived` (with a transition); the directory stays where it is."""
+        return self._written(
+            self._writer().archive(self.catalog(), ref, expected_hash=expected_hash)
+        )
 
     def split_spec(
         self,
@@ -176,11 +218,22 @@ class SpecMemory:
         into: str | None = None,
         *,
         expected_hash: str | None = None,
-    ) -> Spec:
-        raise NotImplementedError
+    ) -> WrittenSpec:
+        """Move `##` sections of the README into a sub-spec file, leaving links in their place."""
+        spec = split_spec(
+            self.store,
+            self.settings.data_dir,
+            self.catalog(),
+            ref,
+            sections,
+            into,
+            expected_hash=expected_hash,
+        )
+        return self._written(spec)
 
     def templates(self) -> list[dict[str, Any]]:
-        raise NotImplementedError
+        """The templates `create_spec` can use: name, source (builtin/project) and path."""
+        return [template.to_dict() for template in list_templates(self.store.root)]
 
     # -- inspecting specs ------------------------------------------------------------------------
 
@@ -256,8 +309,34 @@ class SpecMemory:
         budget: int = 4000,
         depth: int = 2,
     ) -> Any:
-        """A ContextBundle: items within `budget` tokens, each with its reason, source and tokens."""
-        raise NotImplementedError
+        """A ContextBundle: items within `budget` tokens, each with its reason, source and tokens.
+
+        Seeds are the specs that rank for `query` (through search when an index exists, else
+        lexically over sections) and the `specs` named (resolved strictly); `depth` bounds the
+        transitive depends_on expansion. A budget below 1 raises InvalidInput; one above
+        retriever.context.MAX_BUDGET is capped, with a note in the bundle. History is the
+        frontmatter transitions, plus linked events once an event log exists.
+        """
+        from .context import build_context, search_seed_ranker
+
+        ranker = None
+        if query and self._index_exists():
+            ranker = search_seed_ranker(self.search)
+        history_of = None  # transitions only; a read never creates the event log
+        if (self.settings.data_dir / "events.sqlite").exists():
+            history_of = lambda spec: self.history(spec.dir_name, limit=20)  # noqa: E731
+        bundle = build_context(
+            self.catalog(),
+            query,
+            specs,
+            budget,
+            depth,
+            seed_ranker=ranker,
+            history_of=history_of,
+        )
+        if query and ranker is None:
+            bundle.notes.append("no index: seeds ranked lexically (run `specmem ingest`)")
+        return bundle
 
     def evaluate(
         self,

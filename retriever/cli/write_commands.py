@@ -2,4 +2,138 @@
 
 from __future__ import annotations
 
-from . import cli  # noqa: F401
+from typing import Any
+
+import click
+
+from ingest.writes import WrittenSpec
+
+from . import OUTPUT, cli, emit, handle_errors, memory_of
+
+EXPECTED_HASH = click.option(
+    "--expected-hash",
+    default=None,
+    metavar="HASH",
+    help="Refuse the write unless README.md still has this hash (from `view -o json`).",
+)
+
+
+def _describe(change: dict[str, Any]) -> str:
+    name = change.get("field", "?")
+    if name == "created":
+        return f"created from template {change['template']} ({change['source']})"
+    if name == "sections":
+        verb = "appended to" if change.get("appended") else "moved to"
+        return f"sections {', '.join(change['moved'])} {verb} {change['into']}"
+    if "added" in change and isinstance(change["added"], dict):
+        return f"{name}: + {change['added']['status']} at {change['added']['at']}"
+    if "added" in change or "removed" in change:
+        parts = [f"+{v}" for v in change.get("added", [])]
+        parts += [f"-{v}" for v in change.get("removed", [])]
+        return f"{name}: {' '.join(parts)}"
+    return f"{name}: {change.get('old')} -> {change.get('new')}"
+
+
+def _report(output: str, spec: WrittenSpec) -> None:
+    def text() -> str:
+        lines = [f"{spec.dir_name}  {spec.title}"]
+        lines += [f"  {_describe(change)}" for change in spec.changes] or ["  no change"]
+        lines.append(f"  hash {spec.content_hash}")
+        return "\n".join(lines)
+
+    emit(output, spec.summary(), text)
+
+
+@cli.command("create")
+@click.argument("title")
+@click.option("--template", default=None, help="Template name (see `specmem templates`).")
+@click.option("--status", default="planned", show_default=True, help="Initial status.")
+@click.option("--priority", default=None, help="low, medium, high or critical.")
+@click.option("--tag", "tags", multiple=True, help="A tag (repeatable).")
+@click.option("--depends-on", "depends_on", multiple=True, help="A dependency (repeatable).")
+@click.option("--parent", default=None, help="The parent (umbrella) spec.")
+@OUTPUT
+@click.pass_context
+@handle_errors
+def create_command(ctx, title, template, status, priority, tags, depends_on, parent, output):
+    """Create the next-numbered spec from a template."""
+    spec = memory_of(ctx).create_spec(
+        title,
+        template=template,
+        status=status,
+        priority=priority,
+        tags=list(tags),
+        depends_on=list(depends_on),
+        parent=parent,
+    )
+    _report(output, spec)
+
+
+@cli.command("update")
+@click.argument("spec_id")
+@click.option("--status", default=None, help="New status; appends a transition.")
+@click.option("--priority", default=None, help="New priority.")
+@click.option("--add-tag", multiple=True, help="Add a tag (repeatable).")
+@click.option("--remove-tag", multiple=True, help="Remove a tag (repeatable).")
+@click.option("--add-dep", multiple=True, help="Add a dependency (repeatable; cycles refused).")
+@click.option("--remove-dep", multiple=True, help="Remove a dependency (repeatable).")
+@EXPECTED_HASH
+@OUTPUT
+@click.pass_context
+@handle_errors
+def update_command(
+    ctx, spec_id, status, priority, add_tag, remove_tag, add_dep, remove_dep, expected_hash, output
+):
+    """Change a spec's frontmatter in place, touching only the lines that change."""
+    spec = memory_of(ctx).update_spec(
+        spec_id,
+        status=status,
+        priority=priority,
+        add_tags=list(add_tag),
+        remove_tags=list(remove_tag),
+        add_deps=list(add_dep),
+        remove_deps=list(remove_dep),
+        expected_hash=expected_hash,
+    )
+    _report(output, spec)
+
+
+@cli.command("archive")
+@click.argument("spec_id")
+@EXPECTED_HASH
+@OUTPUT
+@click.pass_context
+@handle_errors
+def archive_command(ctx, spec_id, expected_hash, output):
+    """Archive a spec: status archived plus a transition; the folder stays put."""
+    _report(output, memory_of(ctx).archive_spec(spec_id, expected_hash=expected_hash))
+
+
+@cli.command("split")
+@click.argument("spec_id")
+@click.option(
+    "--section", "sections", multiple=True, required=True, help="A `##` heading (repeatable)."
+)
+@click.option("--into", default=None, help="Sub-spec file (default from the first heading).")
+@EXPECTED_HASH
+@OUTPUT
+@click.pass_context
+@handle_errors
+def split_command(ctx, spec_id, sections, into, expected_hash, output):
+    """Move `##` sections into a sub-spec file, leaving a link in their place."""
+    spec = memory_of(ctx).split_spec(spec_id, list(sections), into, expected_hash=expected_hash)
+    _report(output, spec)
+
+
+@cli.command("templates")
+@OUTPUT
+@click.pass_context
+@handle_errors
+def templates_command(ctx, output):
+    """List the templates `create` can use."""
+    templates = memory_of(ctx).templates()
+
+    def text() -> str:
+        return "\n".join(f"{t['name']:<16} {t['source']:<8} {t['path']}" for t in templates)
+
+    emit(output, {"templates": templates}, text)

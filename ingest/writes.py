@@ -1,0 +1,366 @@
+"""Update and archive specs: validated, locked, hash-checked, line-edited, verified, atomic.
+
+Every write follows one path (`locked_readme`): resolve the reference strictly through the
+Catalog, refuse anything that would leave the specs dir, take the spec's cross-process lock, read
+README.md again *under the lock* and compare its hash with the caller's `expected_hash` (so two
+agents cannot silently overwrite each other), edit lines, parse the result to check it says what
+was meant, and only then replace the file atomically. Archiving is a status change, not a move,
+so every reference to the spec stays valid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .atomic import GRAPH_LOCK, atomic_write, named_lock, spec_lock
+from .errors import (
+    DependencyCycle,
+    InvalidInput,
+    SpecParseError,
+    StaleWrite,
+    UnsafeReference,
+)
+from .frontmatter import (
+    PRIORITIES,
+    STATUSES,
+    Frontmatter,
+    canonical_priority,
+    canonical_status,
+    normalize_frontmatter,
+    parse_yaml,
+)
+from .frontmatter_edit import EditableDocument, render_scalar
+from .graph import SpecGraph
+from .model import Spec, parse_dir_name
+from .store import ARCHIVE_DIR, Catalog, SpecStore, check_reference, content_hash
+
+__all__ = [
+    "LockedReadme",
+    "SpecWriter",
+    "WrittenSpec",
+    "check_tag",
+    "parse_frontmatter",
+    "require_priority",
+    "require_status",
+    "utc_now",
+    "verify_edit",
+]
+
+_TAG = re.compile(r"^[^\s,\[\]{}#&*!|>'\"%@`][^,\[\]{}\n\r\t]{0,63}$")
+
+
+def utc_now() -> str:
+    """Now in UTC as ISO 8601 with a `Z`, to the microsecond so transitions sort in order."""
+    stamp = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+    return stamp.replace("+00:00", "Z")
+
+
+def _required(value: str, name: str, known: str | None, allowed: tuple[str, ...]) -> str:
+    if known is None:
+        raise InvalidInput(
+            f"{name}: unknown {name} {value!r} (expected one of {', '.join(allowed)})"
+        )
+    return known
+
+
+def require_status(value: str) -> str:
+    """The canonical status `value` names (`in_progress`, `completed`... accepted) or InvalidInput:
+    aliases are read, canonical names are written."""
+    return _required(value, "status", canonical_status(str(value)), STATUSES)
+
+
+def require_priority(value: str) -> str:
+    return _required(value, "priority", canonical_priority(str(value)), PRIORITIES)
+
+
+def check_tag(tag: str) -> str:
+    """A tag that can be written in any list style: no commas, brackets or line breaks."""
+    text = str(tag).strip()
+    if not _TAG.match(text):
+        raise InvalidInput(
+            f"tags: {tag!r} is not a usable tag (1-64 characters; no commas, brackets, "
+            "quotes or line breaks)"
+        )
+    return text
+
+
+@dataclass
+class WrittenSpec(Spec):
+    """A spec as a write left it, with what the write changed (`changes` is empty for a no-op)."""
+
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    files_written: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, spec: Spec, changes: list[dict[str, Any]], files: list[str]) -> WrittenSpec:
+        values = {f.name: getattr(spec, f.name) for f in fields(Spec)}
+        return cls(**values, changes=changes, files_written=files)
+
+    def summary(self) -> dict[str, Any]:
+        data = super().summary()
+        data["changed"] = bool(self.changes)
+        data["changes"] = list(self.changes)
+        data["files_written"] = list(self.files_written)
+        return data
+
+
+@dataclass
+class LockedReadme:
+    """A spec's README as read under its lock: the bytes that `expected_hash` is checked against."""
+
+    dir_name: str
+    directory: Path
+    archived: bool
+    path: Path
+    data: bytes
+
+    @property
+    def hash(self) -> str:
+        return content_hash(self.data)
+
+
+def _spec_directory(catalog: Catalog, name: str) -> tuple[Path, bool]:
+    root = catalog.root
+    for base, archived in ((root, False), (root / ARCHIVE_DIR, True)):
+        directory = base / name
+        if directory.is_dir() or directory.is_symlink():
+            try:
+                directory.resolve().relative_to(root)
+            except (ValueError, OSError):
+                raise UnsafeReference(
+                    f"refused: spec {name} resolves outside the specs dir {root}"
+                ) from None
+            return directory, archived
+    raise SpecParseError(str(root / name), "spec directory vanished")
+
+
+@contextlib.contextmanager
+def locked_readme(
+    catalog: Catalog, data_dir: Path, ref: object, expected_hash: str | None
+) -> Iterator[LockedReadme]:
+    """Resolve `ref`, hold its lock, and yield its README as on disk now, hash-checked."""
+    name = catalog.resolve_name(ref)
+    directory, archived = _spec_directory(catalog, name)
+    if name in catalog.broken:
+        problem = catalog.broken[name]
+        raise SpecParseError(problem.path, problem.reason, problem.line)
+    with spec_lock(data_dir, name):
+        readme = directory / "README.md"
+        if readme.is_symlink():
+            raise UnsafeReference(f"refused: {readme} is a symlink; specmem writes only real files")
+        try:
+            data = readme.read_bytes()
+        except OSError as err:
+            raise SpecParseError(str(readme), f"cannot read: {err.strerror}") from None
+        locked = LockedReadme(name, directory, archived, readme, data)
+        if expected_hash is not None and expected_hash.strip() != locked.hash:
+            raise StaleWrite(name, expected_hash.strip(), locked.hash)
+        yield locked
+
+
+def parse_frontmatter(doc: EditableDocument) -> tuple[dict[str, Any], Frontmatter]:
+    """The document's frontmatter as parsed YAML and as normalized values."""
+    raw = parse_yaml(doc.yaml_text(), doc.path) if doc.lines else {}
+    return raw, normalize_frontmatter(raw)
+
+
+def verify_edit(
+    doc: EditableDocument, before: dict[str, Any], expected: dict[str, Any]
+) -> dict[str, Any]:
+    """Refuse an edit whose result does not read back as `expected` with every other key as it was."""
+    try:
+        after_raw, after = parse_frontmatter(doc)
+    except SpecParseError as err:
+        raise InvalidInput(
+            f"refused to write {doc.path}: the edit would not parse ({err})"
+        ) from None
+    for key in set(before) | set(after_raw):
+        if key not in doc.touched and before.get(key) != after_raw.get(key):
+            raise InvalidInput(f"refused to write {doc.path}: the edit would change {key!r}")
+    for name, want in expected.items():
+        got = getattr(after, name)
+        if got != want:
+            raise InvalidInput(
+                f"refused to write {doc.path}: {name} would read back as {got!r}, not {want!r}"
+            )
+    return after_raw
+
+
+class SpecWriter:
+    """The write side of one specs dir. Locks live under `data_dir`; `clock` is for tests."""
+
+    def __init__(self, store: SpecStore, data_dir: Path, clock: Callable[[], str] = utc_now):
+        self.store = store
+        self.data_dir = Path(data_dir)
+        self.clock = clock
+
+    def update(
+        self,
+        catalog: Catalog,
+        ref: object,
+        *,
+        status: str | None = None,
+        priority: str | None = None,
+        add_tags: Sequence[str] = (),
+        remove_tags: Sequence[str] = (),
+        add_deps: Sequence[str] = (),
+        remove_deps: Sequence[str] = (),
+        expected_hash: str | None = None,
+    ) -> WrittenSpec:
+        new_status = require_status(status) if status is not None else None
+        new_priority = require_priority(priority) if priority is not None else None
+        tags_in = [check_tag(t) for t in add_tags]
+        tags_out = {check_tag(t) for t in remove_tags}
+        deps_in = [check_reference(d) for d in add_deps]
+        deps_out = [check_reference(d) for d in remove_deps]
+        if not (new_status or new_priority or tags_in or tags_out or deps_in or deps_out):
+            raise InvalidInput("nothing to update: give a status, priority, tag or dependency")
+        # Adding a dependency reads the whole graph; two writers adding opposite edges under
+        # their own spec locks could each miss the other's edge and close a cycle together.
+        graph_guard = named_lock(self.data_dir, GRAPH_LOCK) if deps_in else contextlib.nullcontext()
+        with (
+            graph_guard,
+            locked_readme(catalog, self.data_dir, ref, expected_hash) as locked,
+        ):
+            graph_catalog = self.store.scan() if deps_in else catalog
+            doc = EditableDocument.parse(locked.data, str(locked.path))
+            before, meta = parse_frontmatter(doc)
+            expected: dict[str, Any] = {}
+            changes: list[dict[str, Any]] = []
+            if new_status is not None and new_status != meta.status:
+                self._set_status(doc, meta, new_status, expected, changes)
+            if new_priority is not None and new_priority != meta.priority:
+                doc.set_scalar("priority", new_priority)
+                expected["priority"] = new_priority
+                changes.append({"field": "priority", "old": meta.priority, "new": new_priority})
+            self._edit_tags(doc, meta, tags_in, tags_out, expected, changes)
+            self._edit_deps(
+                doc, meta, locked.dir_name, graph_catalog, deps_in, deps_out, expected, changes
+            )
+            return self._finish(doc, before, expected, changes, locked)
+
+    def archive(
+        self, catalog: Catalog, ref: object, *, expected_hash: str | None = None
+    ) -> WrittenSpec:
+        """Archive in place: status `archived` plus a transition; the directory does not move."""
+        return self.update(catalog, ref, status="archived", expected_hash=expected_hash)
+
+    # -- pieces of an update ---------------------------------------------------------------------
+
+    def _set_status(
+        self,
+        doc: EditableDocument,
+        meta: Frontmatter,
+        status: str,
+        expected: dict[str, Any],
+        changes: list[dict[str, Any]],
+    ) -> None:
+        now = self.clock()
+        stamp_quote = doc.quote_style("at", "updated_at", "created_at", "completed_at")
+        doc.set_scalar("status", status)
+        doc.set_scalar("updated_at", now, plain=True, new_quote=stamp_quote)
+        transition = {"status": status, "at": now}
+        doc.append_mapping(
+            "transitions",
+            [("status", render_scalar(status)), ("at", render_scalar(now, stamp_quote, True))],
+        )
+        expected.update(status=status, updated_at=now, transitions=[*meta.transitions, transition])
+        changes.append({"field": "status", "old": meta.status, "new": status})
+        changes.append({"field": "transitions", "added": transition})
+        changes.append({"field": "updated_at", "old": meta.updated_at, "new": now})
+        if status == "complete":
+            doc.set_scalar("completed_at", now, plain=True, new_quote=stamp_quote)
+            expected["completed_at"] = now
+            changes.append({"field": "completed_at", "old": meta.completed_at, "new": now})
+
+    @staticmethod
+    def _edit_tags(
+        doc: EditableDocument,
+        meta: Frontmatter,
+        add: list[str],
+        remove: set[str],
+        expected: dict[str, Any],
+        changes: list[dict[str, Any]],
+    ) -> None:
+        added = [t for t in dict.fromkeys(add) if t not in meta.tags and t not in remove]
+        removed = [t for t in meta.tags if t in remove]
+        if not (added or removed):
+            return
+        doc.remove_from_list("tags", set(removed))
+        doc.add_to_list("tags", added)
+        expected["tags"] = [t for t in meta.tags if t not in remove] + added
+        changes.append({"field": "tags", "added": added, "removed": removed})
+
+    def _edit_deps(
+        self,
+        doc: EditableDocument,
+        meta: Frontmatter,
+        name: str,
+        catalog: Catalog,
+        add: list[str],
+        remove: list[str],
+        expected: dict[str, Any],
+        changes: list[dict[str, Any]],
+    ) -> None:
+        current = list(meta.depends_on)
+        removed = []
+        for ref in remove:
+            target = catalog.try_resolve(ref)
+            for raw in current:
+                if raw == ref or (target is not None and catalog.try_resolve(raw) == target):
+                    removed.append(raw)
+        kept = [raw for raw in current if raw not in removed]
+        held = {catalog.try_resolve(raw) for raw in kept} - {None}
+        graph = SpecGraph.from_catalog(catalog) if add else None
+        added = []
+        for ref in add:
+            target = catalog.resolve_name(ref)
+            if target in held:
+                continue
+            cycle = [name, name] if target == name else graph.would_cycle(name, target)  # type: ignore[union-attr]
+            if cycle:
+                raise DependencyCycle(
+                    f"depends_on: {name} -> {target} would close the cycle {' -> '.join(cycle)}"
+                )
+            graph.depends.setdefault(name, []).append(target)  # type: ignore[union-attr]
+            held.add(target)
+            added.append(_dependency_text(target, current, catalog))
+        if not (added or removed):
+            return
+        doc.remove_from_list("depends_on", set(removed))
+        doc.add_to_list("depends_on", added)
+        expected["depends_on"] = kept + added
+        changes.append({"field": "depends_on", "added": added, "removed": removed})
+
+    def _finish(
+        self,
+        doc: EditableDocument,
+        before: dict[str, Any],
+        expected: dict[str, Any],
+        changes: list[dict[str, Any]],
+        locked: LockedReadme,
+    ) -> WrittenSpec:
+        files = []
+        if changes:
+            verify_edit(doc, before, expected)
+            atomic_write(locked.path, doc.render())
+            files.append(str(locked.path))
+        spec = self.store.load(locked.directory, locked.archived)
+        return WrittenSpec.of(spec, changes, files)
+
+
+def _dependency_text(target: str, existing: list[str], catalog: Catalog) -> str:
+    """Write a new dependency the way the file already does: bare numbers when every existing
+    entry is one (and the number is unique), else the full directory name."""
+    parsed = parse_dir_name(target)
+    if existing and parsed and all(raw.isdigit() for raw in existing):
+        number = target.split("-", 1)[0]
+        if catalog.try_resolve(number) == target:
+            return number
+    return target
