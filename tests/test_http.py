@@ -30,7 +30,7 @@ def memory(specs: Path, tmp_path: Path) -> SpecMemory:
 
 @pytest.fixture
 def client(memory: SpecMemory) -> Iterator[TestClient]:
-    with TestClient(create_app(memory, token=TOKEN)) as test_client:
+    with TestClient(create_app(memory, token=TOKEN, mount_mcp=False)) as test_client:
         yield test_client
 
 
