@@ -145,9 +145,10 @@ class SpecMemory:
         return SpecWriter(self.store, self.settings.data_dir)
 
     def _written(self, spec: WrittenSpec) -> WrittenSpec:
-        """Make reads after a write see it at once (the catalog rescans)."""
+        """Make reads after a write see it at once (the catalog rescans, the index re-indexes)."""
         if spec.changes:
             self.catalog(refresh=True)
+            self._after_write(spec)
         return spec
 
     def create_spec(
@@ -408,10 +409,11 @@ class SpecMemory:
     # -- keeping the index current after a write -------------------------------------------------
 
     def _index_exists(self) -> bool:
-        data_dir = self.settings.data_dir
-        if not data_dir.is_dir():
-            return False
-        return any(not entry.name.startswith("events.sqlite") for entry in data_dir.iterdir())
+        """Whether an ingest ever completed here: it writes the manifest last (ingest.layout).
+
+        Locks and the event log also live in the data dir, so its mere existence says nothing.
+        """
+        return (self.settings.data_dir / "manifest.json").is_file()
 
     def _after_write(self, spec: Spec) -> Spec:
         """Re-index the spec a write touched, so search and context see it at once.
