@@ -18,7 +18,7 @@ import numpy as np
 from .lexical_rank import BM25Index
 from .terms import terms
 
-__all__ = ["ChunkRecord", "SpecInfo", "WarmIndex"]
+__all__ = ["ChunkRecord", "SpecInfo", "WarmIndex", "build_warm_index", "lexical_document"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,19 @@ class SpecInfo:
     depends_on: tuple[str, ...] = field(default_factory=tuple)
 
 
+def lexical_document(chunk: ChunkRecord) -> list[str]:
+    """The terms BM25 indexes for a chunk: header and text, plus the header's first line (spec
+    number, slug words and title) once more.
+
+    A chunk's own words rarely say which spec they belong to, and the title is the most condensed
+    statement of a spec's subject, so the title field weighs double (BM25F-style field weighting
+    by repetition). On the dev queries this moved lexical MRR@10 from 0.903 to 0.925 and held
+    across every k1/b/second-chunk setting tried (specs/050).
+    """
+    identity = chunk.header.split("\n", 1)[0]
+    return terms(chunk.embed_text) + terms(identity)
+
+
 class WarmIndex:
     """Chunks sorted so each spec's chunks are contiguous, with everything ranking reads."""
 
@@ -97,7 +110,7 @@ class WarmIndex:
         self.starts = np.array(starts, dtype=np.int64)
         self.counts = np.diff(np.append(self.starts, len(self.chunks)))
         self.specs = [specs.get(name) or SpecInfo(name) for name in names]
-        self.bm25 = BM25Index([terms(chunk.embed_text) for chunk in self.chunks])
+        self.bm25 = BM25Index([lexical_document(chunk) for chunk in self.chunks])
 
     def __len__(self) -> int:
         return len(self.chunks)
@@ -127,3 +140,38 @@ class WarmIndex:
 
     def chunk_mask(self, spec_mask: np.ndarray) -> np.ndarray:
         return np.repeat(spec_mask, self.counts)
+
+
+def build_warm_index(
+    chunks: Sequence[Any],
+    vectors: np.ndarray | None,
+    catalog: Any = None,
+    generation: object = None,
+) -> WarmIndex:
+    """A WarmIndex from indexed chunks (ingest Chunks or records with the same fields).
+
+    Status, priority, tags and title come from the chunks, i.e. as indexed, so filters agree with
+    the text that was ranked; parent and depends_on come from `catalog` when given.
+    """
+    specs: dict[str, SpecInfo] = {}
+    for chunk in chunks:
+        if chunk.spec in specs:
+            continue
+        parent, depends = None, ()
+        spec = catalog.by_name.get(chunk.spec) if catalog is not None else None
+        if spec is not None:
+            parent = catalog.try_resolve(spec.meta.parent) if spec.meta.parent else None
+            depends = tuple(name for name in map(catalog.try_resolve, spec.meta.depends_on) if name)
+        specs[chunk.spec] = SpecInfo(
+            name=chunk.spec,
+            title=getattr(chunk, "title", "") or "",
+            status=getattr(chunk, "status", None),
+            priority=getattr(chunk, "priority", None),
+            tags=tuple(getattr(chunk, "tags", ()) or ()),
+            parent=parent,
+            depends_on=depends,
+        )
+    records = [
+        chunk if isinstance(chunk, ChunkRecord) else ChunkRecord.of(chunk) for chunk in chunks
+    ]
+    return WarmIndex(records, vectors, specs, generation)
