@@ -1,0 +1,520 @@
+"""Context bundles: what an agent should read about a query or a few specs, within N tokens.
+
+    seeds (ranked for the query and/or named)  ->  graph expansion (retriever.expansion)
+      -> decision sections of other specs that bear on the query (retriever.context_index)
+      -> every piece priced in tokens and valued by relevance (here)
+      -> packed into the budget (retriever.packing) -> rendered and measured (retriever.render)
+
+The invariant every front door relies on: `tokens` is the cl100k count of `rendered` and never
+exceeds `budget`. The packer works on per-piece counts; the final string is measured again and
+cut until it fits, because counts are not additive where pieces join.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from ingest.errors import InvalidInput
+from ingest.model import Spec
+from ingest.store import Catalog
+from ingest.tokens import count_tokens
+
+from .context_index import SectionIndex, section_index
+from .context_sections import Section, first_sentence, spec_sections
+from .events import merge_history
+from .expansion import Candidate, expand
+from .packing import MIN_CUT_TOKENS, Step, pack
+from .render import (
+    bundle_title,
+    decision_header,
+    fit_text,
+    fit_text_hard,
+    history_block,
+    join_blocks,
+    spec_header,
+)
+
+__all__ = [
+    "MAX_BUDGET",
+    "MAX_DEPTH",
+    "ContextBundle",
+    "ContextItem",
+    "SeedHit",
+    "SeedRanker",
+    "build_context",
+    "check_budget",
+    "search_seed_ranker",
+]
+
+MAX_BUDGET = (
+    200_000  # larger budgets are capped: more than any prompt holds, and the bundle says so
+)
+MAX_DEPTH = 10
+SEED_LIMIT = 8
+MAX_CANDIDATES = 24
+MAX_DECISIONS = 5
+DECISION_MIN_SHARE = 0.3  # of the best section score: weaker decision matches stay out
+# Value of each piece, times the spec's relevance. The summary is cheap and says what the spec is;
+# sections carry the substance; history is a short, useful tail. Decisions elsewhere are valued
+# below the seeds' own sections of the same relevance.
+SUMMARY_VALUE = 0.1
+SECTIONS_VALUE = 0.8
+HISTORY_VALUE = 0.05
+DECISION_VALUE = 1.0
+DECISION_RELEVANCE = 0.6
+# How much a section is worth to a reader with no query, by what it records.
+KIND_WEIGHT = {
+    "overview": 1.0,
+    "decision": 1.0,
+    "design": 0.8,
+    "other": 0.6,
+    "plan": 0.4,
+    "test": 0.3,
+    "notes": 0.3,
+}
+
+
+@dataclass(frozen=True)
+class SeedHit:
+    """A spec that ranks for the query, with where it matched (file, first line, last line)."""
+
+    spec: str
+    score: float
+    matches: tuple[tuple[str, int, int], ...] = ()
+
+
+SeedRanker = Callable[[str, int], Sequence[SeedHit]]
+HistoryOf = Callable[[Spec], Sequence[Mapping[str, Any]]]
+
+
+def search_seed_ranker(search: Callable[..., Sequence[Any]]) -> SeedRanker:
+    """Seeds from a search function returning SearchHits (spec, score, snippet with lines)."""
+
+    def rank(query: str, limit: int) -> list[SeedHit]:
+        seeds = []
+        for hit in search(query, limit=limit):
+            snippet = getattr(hit, "snippet", None)
+            matches = ((snippet.file, *snippet.lines),) if snippet is not None else ()
+            seeds.append(SeedHit(hit.spec, float(hit.score), matches))
+        return seeds
+
+    return rank
+
+
+@dataclass
+class ContextItem:
+    spec: str
+    title: str
+    status: str | None
+    resolution: str  # "full", "sections" or "summary"
+    reason: str
+    score: float
+    tokens: int  # cl100k count of `text`
+    source: dict[str, Any]  # {"path", "lines": [first, last]}
+    text: str
+    kind: str  # "seed", "expansion" or "decision"
+    sections: list[dict[str, Any]] = field(default_factory=list)
+    truncated: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "spec": self.spec,
+            "title": self.title,
+            "status": self.status,
+            "resolution": self.resolution,
+            "reason": self.reason,
+            "score": self.score,
+            "tokens": self.tokens,
+            "source": self.source,
+            "text": self.text,
+            "kind": self.kind,
+            "sections": self.sections,
+            "truncated": self.truncated,
+        }
+
+
+@dataclass
+class ContextBundle:
+    query: str | None
+    seeds: list[str]
+    budget: int
+    tokens: int
+    items: list[ContextItem]
+    rendered: str
+    depth: int
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "query": self.query,
+            "seeds": self.seeds,
+            "budget": self.budget,
+            "tokens": self.tokens,
+            "depth": self.depth,
+            "items": [item.to_dict() for item in self.items],
+            "rendered": self.rendered,
+            "notes": self.notes,
+        }
+
+
+def check_budget(budget: object) -> tuple[int, list[str]]:
+    """The budget to pack to, and a note when it was capped. InvalidInput below 1."""
+    if isinstance(budget, bool) or not isinstance(budget, int):
+        raise InvalidInput(f"budget must be a whole number of tokens, not {budget!r}")
+    if budget < 1:
+        raise InvalidInput(f"budget must be at least 1 token, got {budget}")
+    if budget > MAX_BUDGET:
+        return MAX_BUDGET, [f"budget {budget} capped to {MAX_BUDGET} tokens"]
+    return budget, []
+
+
+def _check_depth(depth: object) -> int:
+    if isinstance(depth, bool) or not isinstance(depth, int) or not 0 <= depth <= MAX_DEPTH:
+        raise InvalidInput(f"depth must be a whole number from 0 to {MAX_DEPTH}, got {depth!r}")
+    return depth
+
+
+@dataclass
+class _Piece:
+    key: str
+    owner: int  # index into the bundle's owners (candidates, then decisions)
+    role: str  # "summary", "section", "history" or "decision"
+    text: str
+    section: Section | None = None
+
+
+@dataclass
+class _Owner:
+    spec: Spec
+    relevance: float
+    reason: str
+    kind: str
+    pieces: list[_Piece] = field(default_factory=list)
+
+
+def build_context(
+    catalog: Catalog,
+    query: str | None = None,
+    specs: Sequence[str] = (),
+    budget: int = 4000,
+    depth: int = 2,
+    *,
+    seed_ranker: SeedRanker | None = None,
+    history_of: HistoryOf | None = None,
+) -> ContextBundle:
+    """A ContextBundle for `query` and/or the named `specs` (resolved strictly)."""
+    budget, notes = check_budget(budget)
+    depth = _check_depth(depth)
+    query = " ".join(query.split()) if query and query.strip() else None
+    if isinstance(specs, str):
+        specs = [specs]
+    named = list(dict.fromkeys(catalog.resolve_name(ref) for ref in specs))
+    if query is None and not named:
+        raise InvalidInput("a context bundle needs a query or at least one spec")
+    index = section_index(catalog)
+    query_scores = index.scores(query) if query else None
+
+    seeds: dict[str, tuple[float, str]] = {}
+    matches: dict[str, list[tuple[str, int, int]]] = {}
+    if query is not None:
+        hits = (
+            seed_ranker(query, SEED_LIMIT) if seed_ranker else _lexical_seeds(index, query_scores)
+        )
+        for rank, hit in enumerate(hits[:SEED_LIMIT]):
+            if hit.spec not in index.by_spec:
+                continue  # an index older than the specs dir: the spec is gone
+            seeds[hit.spec] = (1.0 / (1.0 + 0.3 * rank), f"matches the query ({hit.score:.2f})")
+            matches[hit.spec] = list(hit.matches)
+    for name in named:
+        seeds[name] = (1.0, "named in the request")
+    candidates = expand(index.graph, seeds, depth)[:MAX_CANDIDATES]
+
+    owners = [_candidate_owner(catalog.get(c.spec), c, seeds) for c in candidates]
+    steps: list[Step] = []
+    history_of = history_of or _transitions_only
+    for position, owner in enumerate(owners):
+        steps.extend(
+            _spec_steps(position, owner, index, query_scores, matches, history_of(owner.spec))
+        )
+    decision_query = query or " ".join(catalog.get(name).title for name in named)
+    decision_scores = query_scores if query else index.scores(decision_query)
+    best = float(decision_scores.max()) if len(decision_scores) else 0.0
+    about = "the query" if query else "the named specs"
+    for found in index.top_sections(
+        decision_scores,
+        kind="decision",
+        exclude=[c.spec for c in candidates],
+        limit=MAX_DECISIONS,
+        min_share=DECISION_MIN_SHARE,
+    ):
+        relevance = DECISION_RELEVANCE * found.score / best
+        reason = f"decision relevant to {about} ({found.score / best:.2f})"
+        owner = _Owner(catalog.get(found.section.spec), relevance, reason, "decision")
+        owners.append(owner)
+        steps.append(_decision_step(len(owners) - 1, owner, found.section))
+
+    title = bundle_title(query, named)
+    by_key = {step.key: step for step in steps}
+    plan = pack(steps, budget - count_tokens(title))
+    chosen: dict[str, int | None] = {key: None for key in plan.taken}
+    chosen.update(plan.cut)
+    items, rendered, tokens = _fit(title, owners, by_key, chosen, budget)
+    return ContextBundle(
+        query=query,
+        seeds=list(seeds),
+        budget=budget,
+        tokens=tokens,
+        items=items,
+        rendered=rendered,
+        depth=depth,
+        notes=notes,
+    )
+
+
+# Headers and history lines recur across bundles while their specs are unchanged.
+_count_short = lru_cache(maxsize=8192)(count_tokens)
+
+
+def _transitions_only(spec: Spec) -> list[dict[str, Any]]:
+    return list(_cached_transitions(spec.dir_name, spec.content_hash, spec))
+
+
+_TRANSITIONS: dict[tuple[str, str], tuple[dict[str, Any], ...]] = {}
+
+
+def _cached_transitions(name: str, version: str, spec: Spec) -> tuple[dict[str, Any], ...]:
+    """Parsing and ordering timestamps costs more than the rest of a spec's steps: once per
+    README version."""
+    key = (name, version)
+    found = _TRANSITIONS.get(key)
+    if found is None:
+        if len(_TRANSITIONS) > 8192:
+            _TRANSITIONS.clear()
+        found = _TRANSITIONS[key] = tuple(merge_history(spec.meta.transitions, [], limit=20))
+    return found
+
+
+def _lexical_seeds(index: SectionIndex, scores: Any) -> list[SeedHit]:
+    hits = []
+    for name, score in index.rank_specs(scores, SEED_LIMIT):
+        span = index.by_spec[name]
+        best = max(span, key=lambda i: (scores[i], -i))
+        section = index.sections[best]
+        hits.append(SeedHit(name, score, ((section.file, section.line_start, section.line_end),)))
+    return hits
+
+
+def _candidate_owner(spec: Spec, candidate: Candidate, seeds: Mapping[str, Any]) -> _Owner:
+    kind = "seed" if candidate.via is None and candidate.spec in seeds else "expansion"
+    return _Owner(spec, candidate.relevance, candidate.reason, kind)
+
+
+def _spec_steps(
+    position: int,
+    owner: _Owner,
+    index: SectionIndex,
+    query_scores: Any,
+    matches: Mapping[str, Sequence[tuple[str, int, int]]],
+    history: Sequence[Mapping[str, Any]],
+) -> list[Step]:
+    spec, relevance = owner.spec, owner.relevance
+    prefix = f"{position:03d}"
+    header = spec_header(spec.dir_name, spec.title, spec.meta.status, owner.reason, "")
+    summary = first_sentence(spec)
+    if summary:
+        header = spec_header(spec.dir_name, spec.title, spec.meta.status, owner.reason, summary)
+    summary_key = f"{prefix}:0summary"
+    owner.pieces.append(_Piece(summary_key, position, "summary", header))
+    steps = [Step(summary_key, _count_short(header) + 1, SUMMARY_VALUE * relevance)]
+    sections = spec_sections(spec)
+    shares = _section_shares(
+        sections,
+        index.spec_section_scores(query_scores, spec.dir_name) if query_scores is not None else [],
+        matches.get(spec.dir_name, ()),
+    )
+    for section, share in zip(sections, shares, strict=True):
+        key = f"{prefix}:1s{section.order:04d}"
+        owner.pieces.append(_Piece(key, position, "section", section.text, section))
+        steps.append(
+            Step(
+                key,
+                section.tokens + 1,
+                SECTIONS_VALUE * relevance * share,
+                requires=summary_key,
+                divisible=True,
+            )
+        )
+    lines = history_block(history)
+    if lines:
+        key = f"{prefix}:2history"
+        owner.pieces.append(_Piece(key, position, "history", lines))
+        steps.append(
+            Step(key, _count_short(lines) + 1, HISTORY_VALUE * relevance, requires=summary_key)
+        )
+    return steps
+
+
+def _section_shares(
+    sections: Sequence[Section],
+    query_scores: Sequence[float],
+    matched: Sequence[tuple[str, int, int]],
+) -> list[float]:
+    """Each section's share of its spec's worth (summing to 1): half by what kind of section it
+    is (growing with its length, sublinearly), half by how well it matches the query, with the
+    sections search matched counted as the best match."""
+    if not sections:
+        return []
+    by_kind = [KIND_WEIGHT.get(s.kind, 0.5) * max(s.tokens, 1) ** 0.5 for s in sections]
+    by_query = list(query_scores) if len(query_scores) == len(sections) else [0.0] * len(sections)
+    top = max(by_query, default=0.0)
+    for position, section in enumerate(sections):
+        if any(_overlaps(section, match) for match in matched):
+            by_query[position] = max(by_query[position], top, 1.0)
+    kind_total = sum(by_kind)
+    query_total = sum(by_query)
+    if query_total <= 0:
+        return [k / kind_total for k in by_kind]
+    return [
+        0.5 * k / kind_total + 0.5 * q / query_total for k, q in zip(by_kind, by_query, strict=True)
+    ]
+
+
+def _overlaps(section: Section, match: tuple[str, int, int]) -> bool:
+    file, first, last = match
+    return file == section.file and first <= section.line_end and last >= section.line_start
+
+
+def _decision_step(position: int, owner: _Owner, section: Section) -> Step:
+    spec = owner.spec
+    header = decision_header(
+        spec.dir_name, spec.title, section.heading, spec.meta.status, owner.reason
+    )
+    text = f"{header}\n\n{section.text}"
+    key = f"{position:03d}:decision"
+    owner.pieces.append(_Piece(key, position, "decision", text, section))
+    header_tokens = _count_short(header)
+    # Header + blank line + section, counted apart: the bundle is measured exactly at the end.
+    return Step(
+        key,
+        header_tokens + section.tokens + 2,
+        DECISION_VALUE * owner.relevance,
+        divisible=True,
+        min_tokens=header_tokens + 1,
+    )
+
+
+def _fit(
+    title: str,
+    owners: list[_Owner],
+    steps: Mapping[str, Step],
+    chosen: dict[str, int | None],
+    budget: int,
+) -> tuple[list[ContextItem], str, int]:
+    """Render the chosen pieces; while the measured string is over budget, cut or drop the
+    least valuable piece (cut pieces first) and measure again."""
+    while True:
+        groups = _picked(owners, chosen)
+        texts = [_owner_text(picked, chosen) for _, picked in groups]
+        rendered = join_blocks([title, *(text for text, _ in texts)])
+        tokens = count_tokens(rendered)
+        if tokens <= budget:
+            items = [
+                _item(owner, picked, text, cuts)
+                for (owner, picked), (text, cuts) in zip(groups, texts, strict=True)
+            ]
+            return items, rendered, tokens
+        if not chosen:
+            rendered = fit_text_hard(title, budget)
+            return [], rendered, count_tokens(rendered)
+        over = tokens - budget
+        victim = min(
+            (key for key in chosen if not _is_required(key, chosen, steps)),
+            key=lambda key: (chosen[key] is None, steps[key].density, key),
+        )
+        step = steps[victim]
+        room = (chosen[victim] or step.tokens) - over - 1
+        if step.divisible and room >= step.min_tokens + MIN_CUT_TOKENS:
+            chosen[victim] = room
+        else:
+            del chosen[victim]
+
+
+def _is_required(key: str, chosen: Mapping[str, int | None], steps: Mapping[str, Step]) -> bool:
+    return any(steps[other].requires == key for other in chosen)
+
+
+def _picked(
+    owners: list[_Owner], chosen: Mapping[str, int | None]
+) -> list[tuple[_Owner, list[_Piece]]]:
+    """Each owner with anything chosen, and its chosen pieces in reading order."""
+    groups = [(owner, [p for p in owner.pieces if p.key in chosen]) for owner in owners]
+    return [(owner, picked) for owner, picked in groups if picked]
+
+
+def _owner_text(picked: list[_Piece], chosen: Mapping[str, int | None]) -> tuple[str, list[bool]]:
+    """An item's markdown, and for each of its sections whether it was cut."""
+    blocks, cut_sections = [], []
+    for piece in picked:
+        limit = chosen[piece.key]
+        text = piece.text if limit is None else fit_text(piece.text, limit - 1)
+        blocks.append(text)
+        if piece.section is not None:
+            cut_sections.append(text != piece.text)
+    return join_blocks(blocks), cut_sections
+
+
+def _item(owner: _Owner, picked: list[_Piece], text: str, cut_sections: list[bool]) -> ContextItem:
+    spec = owner.spec
+    with_sections = [piece.section for piece in picked if piece.section is not None]
+    sections = [_section_dict(s, cut) for s, cut in zip(with_sections, cut_sections, strict=True)]
+    truncated = any(cut_sections)
+    all_sections = spec_sections(spec)
+    if owner.kind == "decision":
+        resolution = "sections"
+    elif not sections:
+        resolution = "summary"
+    elif len(sections) == len(all_sections) and not truncated:
+        resolution = "full"
+    else:
+        resolution = "sections"
+    return ContextItem(
+        spec=spec.dir_name,
+        title=spec.title,
+        status=spec.meta.status,
+        resolution=resolution,
+        reason=owner.reason,
+        score=round(owner.relevance, 4),
+        tokens=count_tokens(text),
+        source=_source(spec, [p.section for p in picked if p.section is not None]),
+        text=text,
+        kind=owner.kind,
+        sections=sections,
+        truncated=truncated,
+    )
+
+
+def _section_dict(section: Section, cut: bool) -> dict[str, Any]:
+    return {
+        "heading": section.heading,
+        "kind": section.kind,
+        "file": section.file,
+        "lines": [section.line_start, section.line_end],
+        "tokens": section.tokens,
+        "truncated": cut,
+    }
+
+
+def _source(spec: Spec, sections: Sequence[Section]) -> dict[str, Any]:
+    """Where the item's text comes from: the README (whole, for a summary) or the file and line
+    span of the first file its sections come from."""
+    if not sections:
+        last = spec.readme.text.count("\n") + (0 if spec.readme.text.endswith("\n") else 1)
+        return {"path": str(spec.readme.path), "lines": [1, max(last, 1)]}
+    first_file = [s for s in sections if s.file == sections[0].file]
+    return {
+        "path": first_file[0].path,
+        "lines": [min(s.line_start for s in first_file), max(s.line_end for s in first_file)],
+    }

@@ -1,0 +1,128 @@
+"""Lexical relevance of sections to a query, for choosing what of a spec a bundle shows.
+
+The search index ranks specs; a bundle also needs to know WHICH sections of a spec bear on the
+query, and which decision sections elsewhere in the corpus do. BM25 over `##` sections (the same
+analyzer as search) answers both in a few milliseconds and needs no model, so bundles work on a
+plain checkout with no index too: then it also ranks the seed specs (best section + 0.3 x second,
+the spec score the corpus study chose).
+
+Built once per catalog version (the content hashes of every spec) and reused while nothing changes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ingest.graph import SpecGraph
+from ingest.store import Catalog
+
+from .context_sections import Section, spec_sections
+from .fusion import spec_scores
+from .lexical_rank import BM25Index
+from .terms import terms
+
+__all__ = ["SectionIndex", "SectionScore", "catalog_key", "section_index"]
+
+SECOND_SECTION_WEIGHT = 0.3
+
+
+@dataclass(frozen=True)
+class SectionScore:
+    section: Section
+    score: float
+
+
+def catalog_key(catalog: Catalog) -> tuple:
+    """Changes whenever any spec file's content does: the version of everything derived here."""
+    return tuple(
+        (spec.dir_name, spec.content_hash, tuple(f.content_hash for f in spec.sub_files))
+        for spec in catalog
+    )
+
+
+class SectionIndex:
+    def __init__(self, catalog: Catalog):
+        self.sections: list[Section] = []
+        self.by_spec: dict[str, range] = {}
+        titles = {}
+        for spec in catalog:
+            start = len(self.sections)
+            self.sections.extend(spec_sections(spec))
+            self.by_spec[spec.dir_name] = range(start, len(self.sections))
+            titles[spec.dir_name] = f"{spec.dir_name.replace('-', ' ')} {spec.title}"
+        # Each section is indexed with its spec's name and title, as search's chunk headers are:
+        # a section of the "auth" spec is about auth even when its own words do not say so.
+        self._bm25 = BM25Index(
+            [terms(f"{titles[s.spec]} {s.heading} {s.text}") for s in self.sections]
+        )
+        # Specs with at least one section, in index order, and where their sections start.
+        self._ranked = [name for name, span in self.by_spec.items() if len(span)]
+        self._starts = np.array([self.by_spec[n].start for n in self._ranked], dtype=np.int64)
+        self.graph = SpecGraph.from_catalog(catalog)  # cached with the sections: same version
+
+    def scores(self, query: str) -> np.ndarray:
+        return self._bm25.scores(terms(query))
+
+    def spec_section_scores(self, scores: np.ndarray, spec: str) -> list[float]:
+        span = self.by_spec.get(spec)
+        return [] if span is None else [float(scores[i]) for i in span]
+
+    def rank_specs(self, scores: np.ndarray, limit: int) -> list[tuple[str, float]]:
+        """Specs by best section + SECOND_SECTION_WEIGHT x second best; only those that match."""
+        if not len(self._starts):
+            return []
+        combined = spec_scores(scores.astype(np.float32), self._starts, SECOND_SECTION_WEIGHT)
+        best = np.maximum.reduceat(scores, self._starts)
+        order = sorted(
+            (i for i in np.flatnonzero(best > 0)), key=lambda i: (-combined[i], self._ranked[i])
+        )
+        return [(self._ranked[i], float(combined[i])) for i in order[:limit]]
+
+    def top_sections(
+        self,
+        scores: np.ndarray,
+        *,
+        kind: str,
+        exclude: Sequence[str] = (),
+        limit: int = 5,
+        min_share: float = 0.0,
+    ) -> list[SectionScore]:
+        """The best sections of `kind` outside the `exclude`d specs, with scores at least
+        `min_share` of the best score any section got (so weak matches stay out)."""
+        if not len(scores) or float(scores.max()) <= 0:
+            return []
+        floor = max(float(scores.max()) * min_share, 1e-9)
+        skipped = set(exclude)
+        picked: list[SectionScore] = []
+        for i in np.argsort(-scores, kind="stable"):
+            if scores[i] < floor or len(picked) >= limit:
+                break
+            section = self.sections[i]
+            if section.kind == kind and section.spec not in skipped:
+                picked.append(SectionScore(section, float(scores[i])))
+        return picked
+
+
+_lock = threading.Lock()
+_cache: OrderedDict[tuple, SectionIndex] = OrderedDict()
+MAX_CACHED_CATALOGS = 4  # a server holds one; tests switch between a few small corpora
+
+
+def section_index(catalog: Catalog) -> SectionIndex:
+    """The SectionIndex of this catalog version, built on first use and then reused."""
+    key = catalog_key(catalog)
+    with _lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    index = SectionIndex(catalog)
+    with _lock:
+        _cache[key] = index
+        while len(_cache) > MAX_CACHED_CATALOGS:
+            _cache.popitem(last=False)
+    return index

@@ -1,0 +1,151 @@
+"""A spec cut into its `##` sections, the units a context bundle chooses between.
+
+Chunks (ingest.chunking) are sized for the embedding model; a bundle wants whole sections a reader
+recognizes ("## Decision", "## Design"), each with its file, exact line range, kind and token count.
+Sections are pure functions of the spec's files, so they are cached by the files' content hashes:
+a warm bundle never re-parses or re-counts an unchanged spec.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ingest.chunking import classify_heading
+from ingest.frontmatter import split_document
+from ingest.model import Spec
+from ingest.sections import parse_blocks, split_lines
+from ingest.tokens import count_tokens
+
+__all__ = ["PREAMBLE", "Section", "first_sentence", "spec_sections"]
+
+PREAMBLE = "(preamble)"
+MAX_SECTION_CACHE = 8192
+# `> **Status**: ...`, `**Project**: lean-spec`: metadata restated in the body, not prose.
+_METADATA_MARKUP = re.compile(
+    r"^\s*>?\s*\*\*[\w ./-]{1,30}\*\*\s*:|^\s*>?\s*\*\*[\w ./-]{1,30}:\*\*"
+)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`*_(\[])")
+_METADATA_LINE = re.compile(r"^[\w./-]+(?: [\w./-]+){0,2}\s*:\s*\S.{0,40}$")
+_MARKUP = re.compile(r"[*_`]+|\[([^\]]*)\]\([^)]*\)")
+
+
+@dataclass(frozen=True)
+class Section:
+    spec: str
+    file: str  # "README.md" or a sub-spec file name
+    path: str  # the file's path as the catalog knows it
+    heading: str  # the `##` heading, PREAMBLE for text before the first one
+    kind: str  # a chunking SECTION_KINDS value: "decision", "design", ...
+    order: int  # position in the spec, README first
+    line_start: int  # 1-based, inclusive, lines of `file`
+    line_end: int
+    text: str  # the markdown as it appears in the bundle (sub-file sections name their file)
+    tokens: int  # cl100k tokens of `text`
+
+    @property
+    def lines(self) -> tuple[int, int]:
+        return (self.line_start, self.line_end)
+
+
+def spec_sections(spec: Spec) -> tuple[Section, ...]:
+    """The spec's sections in reading order: README first, then each sub-spec file."""
+    return _memo(_SECTIONS, spec, lambda: tuple(_parse_spec(spec)))
+
+
+def first_sentence(spec: Spec, max_chars: int = 240) -> str:
+    """The spec's opening sentence in plain words, for its one-line summary."""
+    return _memo(_FIRST_SENTENCES, spec, lambda: _first_sentence(spec, max_chars))
+
+
+_SECTIONS: dict[tuple, tuple[Section, ...]] = {}
+_FIRST_SENTENCES: dict[tuple, str] = {}
+
+
+def _memo(store: dict[tuple, Any], spec: Spec, compute: Callable[[], Any]) -> Any:
+    """Per spec version (the hashes of its files): parsing and counting happen once."""
+    key = (spec.dir_name, spec.content_hash, *(f.content_hash for f in spec.sub_files))
+    found = store.get(key)
+    if found is None:
+        if len(store) >= MAX_SECTION_CACHE:
+            store.clear()  # a whole new corpus; rebuilding is cheap next to unbounded growth
+        found = store[key] = compute()
+    return found
+
+
+def _parse_spec(spec: Spec) -> list[Section]:
+    files = [("README.md", str(spec.readme.path), spec.body, spec.body_start_line)]
+    for sub in spec.sub_files:
+        document = split_document(sub.text)
+        files.append((sub.name, str(sub.path), document.body, document.body_start_line))
+    sections: list[Section] = []
+    for file, path, body, first_line in files:
+        for heading, kind, start, end, text in _file_sections(body):
+            if file != "README.md":
+                text = f"From {file}:\n{text}"
+            sections.append(
+                Section(
+                    spec=spec.dir_name,
+                    file=file,
+                    path=path,
+                    heading=heading,
+                    kind=kind,
+                    order=len(sections),
+                    line_start=first_line + start,
+                    line_end=first_line + end - 1,
+                    text=text,
+                    tokens=count_tokens(text),
+                )
+            )
+    return sections
+
+
+def _file_sections(body: str) -> list[tuple[str, str, int, int, str]]:
+    """(heading, kind, start, end, text) per top-level section; start/end 0-based, end exclusive.
+
+    The file's `# Title` and LeanSpec's `> **Status**: ...` line are left out: every bundle item
+    already names the spec's title and status in its header.
+    """
+    lines = split_lines(body)
+    grouped: dict[int, list] = {}
+    for block in parse_blocks(lines):
+        if block.section == 0 and block.kind == "heading":
+            continue
+        if block.section == 0 and all(
+            _METADATA_MARKUP.match(x) for x in lines[block.start : block.end]
+        ):
+            continue
+        grouped.setdefault(block.section, []).append(block)
+    out = []
+    for number, blocks in grouped.items():
+        if all(b.kind == "heading" for b in blocks):
+            continue  # a heading with nothing under it
+        start, end = blocks[0].start, blocks[-1].end
+        text = "\n".join(lines[start:end]).strip("\n")
+        if not text.strip():
+            continue
+        heading = blocks[0].path[0] if number and blocks[0].path else PREAMBLE
+        kind = "overview" if heading == PREAMBLE else classify_heading(heading) or "other"
+        out.append((heading, kind, start, end, text))
+    return out
+
+
+def _first_sentence(spec: Spec, max_chars: int) -> str:
+    for section in spec_sections(spec):
+        if section.file != "README.md" or section.kind not in ("overview", "other"):
+            continue
+        for line in section.text.split("\n"):
+            stripped = line.strip()
+            if not stripped or stripped[0] in "#|`<->~" or stripped[0].isdigit():
+                continue
+            plain = _MARKUP.sub(lambda m: m.group(1) or "", stripped)
+            if _METADATA_LINE.match(plain):
+                continue
+            sentence = _SENTENCE_END.split(plain, maxsplit=1)[0].strip()
+            if len(sentence) > max_chars:
+                sentence = sentence[: max_chars - 1].rsplit(" ", 1)[0] + "…"
+            if sentence:
+                return sentence
+    return ""
