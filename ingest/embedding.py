@@ -196,6 +196,7 @@ class SentenceTransformerEmbedder:
         backend: str = DEFAULT_BACKEND,
         *,
         batch_size: int = 32,
+        batch_tokens: int = 8192,
         threads: int | None = None,
         cache_dir: str | Path | None = None,
     ):
@@ -209,7 +210,8 @@ class SentenceTransformerEmbedder:
         self.requested_backend = backend
         self.path = resolve_model_path(model_name_or_path)
         self.info = read_model_info(self.path)
-        self.batch_size = batch_size
+        self.batch_size = batch_size  # torch: texts per batch
+        self.batch_tokens = batch_tokens  # onnx: padded tokens per batch
         self.threads = threads
         self.cache_dir = Path(cache_dir) if cache_dir else default_model_cache()
         # int8 vectors differ from float ones: a different name makes the index re-embed.
@@ -263,7 +265,11 @@ class SentenceTransformerEmbedder:
         onnx_file = export_onnx(self.path, self.cache_dir, quantize)
         encoder = OnnxEncoder(onnx_file, self.info, self.threads)
         self.backend = "onnx-int8" if quantize else "onnx"
-        return encoder.encode
+
+        def encode(texts: Sequence[str]) -> np.ndarray:
+            return encoder.encode(texts, self.batch_tokens)
+
+        return encode
 
     def _load_torch(self) -> Callable[[Sequence[str]], np.ndarray]:
         import warnings

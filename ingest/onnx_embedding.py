@@ -95,8 +95,13 @@ def onnx_cache_key(path: Path, quantize: str | None) -> str:
     return f"{path.name}-{digest.hexdigest()[:12]}{suffix}"
 
 
-def _onnx_file(quantize: str | None) -> str:
-    return f"onnx/model_qint8_{quantize}.onnx" if quantize else ONNX_FILE
+def _find_onnx_file(target: Path, quantize: str | None) -> Path | None:
+    if not quantize:
+        onnx_file = target / ONNX_FILE
+        return onnx_file if onnx_file.is_file() else None
+    # sentence-transformers names it model_qint8_<config>.onnx or model_quint8_<config>.onnx
+    # depending on the quantization config.
+    return next(iter(sorted((target / "onnx").glob(f"model_*int8_{quantize}.onnx"))), None)
 
 
 def export_onnx(model_path: Path, cache_root: Path, quantize: str | None = None) -> Path:
@@ -105,12 +110,13 @@ def export_onnx(model_path: Path, cache_root: Path, quantize: str | None = None)
     from filelock import FileLock
 
     target = cache_root / onnx_cache_key(model_path, quantize)
-    onnx_file = target / _onnx_file(quantize)
-    if onnx_file.is_file():
+    onnx_file = _find_onnx_file(target, quantize)
+    if onnx_file is not None:
         return onnx_file
     cache_root.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock", timeout=600):
-        if onnx_file.is_file():
+        onnx_file = _find_onnx_file(target, quantize)
+        if onnx_file is not None:
             return onnx_file
         staging = Path(tempfile.mkdtemp(prefix=".export-", dir=cache_root))
         try:
@@ -120,27 +126,39 @@ def export_onnx(model_path: Path, cache_root: Path, quantize: str | None = None)
             os.replace(staging, target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    if not onnx_file.is_file():
-        raise BackendUnavailable(f"ONNX export of {model_path} did not produce {onnx_file}")
+    onnx_file = _find_onnx_file(target, quantize)
+    if onnx_file is None:
+        raise BackendUnavailable(f"ONNX export of {model_path} left no model file in {target}")
     log.info("exported %s to ONNX at %s", model_path, onnx_file)
     return onnx_file
 
 
 def _export_into(model_path: Path, staging: Path, quantize: str | None) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    # Tracing warns about Python-side constants it freezes; they are expected for a fixed graph.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from sentence_transformers import SentenceTransformer
+    # The libraries log advice meant for interactive use ("save the exported model") that this
+    # function follows; tracing warns about constants it freezes, expected for a fixed graph.
+    loggers = [
+        logging.getLogger(name) for name in ("sentence_transformers", "transformers", "optimum")
+    ]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from sentence_transformers import SentenceTransformer
 
-        model = SentenceTransformer(
-            str(model_path), backend="onnx", device="cpu", local_files_only=True
-        )
-        model.save(str(staging))
-        if quantize:
-            from sentence_transformers.backend import export_dynamic_quantized_onnx_model
+            model = SentenceTransformer(
+                str(model_path), backend="onnx", device="cpu", local_files_only=True
+            )
+            model.save(str(staging))
+            if quantize:
+                from sentence_transformers.backend import export_dynamic_quantized_onnx_model
 
-            export_dynamic_quantized_onnx_model(model, quantize, str(staging))
+                export_dynamic_quantized_onnx_model(model, quantize, str(staging))
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 class OnnxEncoder:
