@@ -27,6 +27,7 @@ __all__ = ["Section", "default_file_name", "find_sections", "split_spec"]
 
 _LINES = re.compile(r"[^\n]*\n|[^\n]+\Z")
 _FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.md$")
+_STUB = re.compile(r"^See \[.*\]\([A-Za-z0-9][A-Za-z0-9_-]*\.md\)\.$")
 _HEADING_TEXT = re.compile(r"^ {0,3}#{1,6}[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
 
 
@@ -118,6 +119,13 @@ def split_spec(
         raw = _LINES.findall(body)
         lines = [line.rstrip("\r\n") for line in raw]
         chosen = _pick(find_sections(lines), sections, str(locked.path))
+        for section in chosen:
+            content = [line for line in lines[section.start + 1 : section.end] if line.strip()]
+            if len(content) == 1 and _STUB.match(content[0]):
+                raise InvalidInput(
+                    f"section: {section.heading!r} of {locked.path} is already split out "
+                    f"({content[0].strip()})"
+                )
         name = _file_name(into, chosen[0].heading)
         target = locked.directory / name
         existing = _existing_text(target, name, appending=into is not None)
