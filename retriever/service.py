@@ -284,8 +284,26 @@ class SpecMemory:
     def ingest(
         self, *, full: bool = False, specs: Sequence[str] | None = None, progress: Any = None
     ) -> Any:
-        """Bring the index in the data dir up to date with the specs dir; an IngestSummary."""
-        raise NotImplementedError
+        """Bring the index in the data dir up to date with the specs dir; an IngestSummary.
+
+        `full` rebuilds both stores from nothing; `specs` re-indexes only those specs (names or
+        numbers; a deleted one is dropped); `progress(done, total)` hears about embedding.
+        """
+        from ingest.pipeline import run_ingest
+
+        with self._lock:
+            return run_ingest(
+                self.settings, self._index_embedder, full=full, specs=specs, progress=progress
+            )
+
+    def _index_embedder(self) -> Any:
+        """The embedder, created on first need: a no-op ingest never creates it twice, and a
+        model is only loaded when something is embedded."""
+        if self._embedder is None:
+            from ingest.embedding import load_embedder
+
+            self._embedder = load_embedder(self.settings)
+        return self._embedder
 
     # -- reading the index (retriever.search, retriever.context) ---------------------------------
 

@@ -1,0 +1,402 @@
+"""The SQLite half of the index: every chunk with all its fields, FTS5 over header and text, and
+the bookkeeping that makes ingest incremental (file stat + hash, spec metadata, generation).
+
+SQLite is the index of record for WHAT is indexed: a chunk exists when its row does. Chroma
+holds the vectors of those ids and may briefly hold more (written before this commit) or fewer
+(a crash); `ingest.pipeline` reconciles the two. Readers should therefore take the chunk ids from
+here and fetch vectors by id (`VectorStore.get_vectors`), and can use `generation()` to notice
+that an ingest committed something new.
+
+Read API (for retriever/): `all_chunks()`, `chunks_of(spec)`, `fts_search(match, limit, filters)`,
+`fts_query(text)` to build a safe MATCH expression, `spec_records()`, `generation()`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .chunking import Chunk
+from .errors import InvalidInput
+
+__all__ = [
+    "FileState",
+    "LexicalIndex",
+    "SpecRecord",
+    "SpecUpdate",
+    "fts_query",
+]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY,           -- relative to the specs dir: "045-x/README.md"
+    spec TEXT NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS files_by_spec ON files (spec);
+CREATE TABLE IF NOT EXISTS specs (
+    name TEXT PRIMARY KEY,
+    hash TEXT NOT NULL,              -- README content hash: the spec's version
+    title TEXT NOT NULL,
+    status TEXT,
+    priority TEXT,
+    tags TEXT NOT NULL,              -- JSON list
+    parent TEXT,
+    depends_on TEXT NOT NULL,        -- JSON list
+    archived INTEGER NOT NULL,
+    path TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id TEXT PRIMARY KEY,
+    spec TEXT NOT NULL,
+    file TEXT NOT NULL,
+    ordinal INTEGER NOT NULL,
+    heading_path TEXT NOT NULL,      -- JSON list
+    section_kind TEXT NOT NULL,
+    text TEXT NOT NULL,
+    header TEXT NOT NULL,
+    line_start INTEGER NOT NULL,
+    line_end INTEGER NOT NULL,
+    tokens INTEGER NOT NULL,
+    content_hash TEXT NOT NULL,
+    title TEXT NOT NULL,
+    status TEXT,
+    priority TEXT,
+    tags TEXT NOT NULL,              -- JSON list
+    model_tokens INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_by_spec ON chunks (spec, ordinal);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5 (
+    id UNINDEXED, spec UNINDEXED, header, text, tokenize = 'porter unicode61'
+);
+"""
+
+_CHUNK_COLUMNS = (
+    "id, spec, file, ordinal, heading_path, section_kind, text, header, line_start, line_end, "
+    "tokens, content_hash, title, status, priority, tags, model_tokens"
+)
+_FILTER_COLUMNS = {"spec", "file", "status", "priority", "section_kind"}
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What a file looked like when it was indexed; stat first, hash when the stat differs."""
+
+    path: str
+    spec: str
+    mtime_ns: int
+    size: int
+    hash: str
+
+
+@dataclass(frozen=True)
+class SpecRecord:
+    """Spec-level metadata as indexed (filters and hits read it without parsing the spec)."""
+
+    name: str
+    hash: str
+    title: str
+    status: str | None
+    priority: str | None
+    tags: tuple[str, ...]
+    parent: str | None
+    depends_on: tuple[str, ...]
+    archived: bool
+    path: str
+
+
+def fts_query(text: str) -> str:
+    """A MATCH expression that ORs the words of `text`, each quoted (so `AND`, `-` or `"` in a
+    user's query are words, not FTS5 syntax). Empty string when `text` has no words."""
+    words = dict.fromkeys(word.lower() for word in _WORD.findall(text))
+    return " OR ".join(f'"{word}"' for word in words)
+
+
+def _chunk_row(chunk: Chunk) -> tuple[Any, ...]:
+    return (
+        chunk.id,
+        chunk.spec,
+        chunk.file,
+        chunk.ordinal,
+        json.dumps(list(chunk.heading_path)),
+        chunk.section_kind,
+        chunk.text,
+        chunk.header,
+        chunk.line_start,
+        chunk.line_end,
+        chunk.tokens,
+        chunk.content_hash,
+        chunk.title,
+        chunk.status,
+        chunk.priority,
+        json.dumps(list(chunk.tags)),
+        chunk.model_tokens,
+    )
+
+
+def _chunk_of(row: Sequence[Any]) -> Chunk:
+    # _CHUNK_COLUMNS is in the order of Chunk's fields; only the JSON lists need decoding.
+    values = list(row)
+    values[4] = tuple(json.loads(values[4]))
+    values[15] = tuple(json.loads(values[15]))
+    return Chunk(*values)
+
+
+@dataclass
+class SpecUpdate:
+    """Everything one spec contributes to the index, replaced as a unit."""
+
+    record: SpecRecord
+    chunks: list[Chunk]
+    files: list[FileState]
+
+
+class LexicalIndex:
+    """One SQLite database in WAL mode. Thread-safe through one lock around one connection."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT), so a
+        # whole ingest step commits atomically or not at all.
+        self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a killed process
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> LexicalIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- meta ------------------------------------------------------------------------------------
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    def generation(self) -> int:
+        """Increases with every committed change: readers rebuild their caches when it moves."""
+        return int(self.get_meta("generation", "0") or 0)
+
+    @property
+    def dirty(self) -> bool:
+        """True from before an ingest writes vectors until both stores agree again."""
+        return self.get_meta("dirty") == "1"
+
+    def mark_dirty(self, dirty: bool) -> None:
+        self.set_meta("dirty", "1" if dirty else "0")
+
+    # -- bookkeeping -----------------------------------------------------------------------------
+
+    def file_states(self) -> dict[str, FileState]:
+        with self._lock:
+            rows = self._db.execute("SELECT path, spec, mtime_ns, size, hash FROM files").fetchall()
+        return {row[0]: FileState(*row) for row in rows}
+
+    def spec_records(self) -> dict[str, SpecRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT name, hash, title, status, priority, tags, parent, depends_on, archived, "
+                "path FROM specs ORDER BY name"
+            ).fetchall()
+        # Columns in the order of SpecRecord's fields.
+        return {
+            row[0]: SpecRecord(
+                *row[:5],
+                tags=tuple(json.loads(row[5])),
+                parent=row[6],
+                depends_on=tuple(json.loads(row[7])),
+                archived=bool(row[8]),
+                path=row[9],
+            )
+            for row in rows
+        }
+
+    def chunk_ids(self, spec: str | None = None) -> set[str]:
+        with self._lock:
+            if spec is None:
+                rows = self._db.execute("SELECT id FROM chunks").fetchall()
+            else:
+                rows = self._db.execute("SELECT id FROM chunks WHERE spec = ?", (spec,)).fetchall()
+        return {row[0] for row in rows}
+
+    def chunk_ids_by_spec(self) -> dict[str, set[str]]:
+        result: dict[str, set[str]] = {}
+        with self._lock:
+            for chunk_id, spec in self._db.execute("SELECT id, spec FROM chunks"):
+                result.setdefault(spec, set()).add(chunk_id)
+        return result
+
+    def commit(
+        self,
+        updates: Iterable[SpecUpdate],
+        removed_specs: Iterable[str] = (),
+        touched_files: Iterable[FileState] = (),
+        *,
+        clear_dirty: bool = False,
+    ) -> int:
+        """Replace the given specs, drop the removed ones and refresh touched files' stats, in
+        ONE transaction; returns the new generation."""
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for name in removed_specs:
+                    self._drop_spec(name)
+                for update in updates:
+                    self._drop_spec(update.record.name)
+                    self._insert_spec(update)
+                db.executemany(
+                    "INSERT OR REPLACE INTO files (path, spec, mtime_ns, size, hash) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [(f.path, f.spec, f.mtime_ns, f.size, f.hash) for f in touched_files],
+                )
+                generation = self.generation() + 1
+                self.set_meta("generation", str(generation))
+                if clear_dirty:
+                    self.mark_dirty(False)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return generation
+
+    def forget_specs(self, names: Iterable[str]) -> None:
+        """Drop specs' file stats so the next ingest re-reads and re-embeds them."""
+        with self._lock:
+            self._db.executemany("DELETE FROM files WHERE spec = ?", [(n,) for n in names])
+
+    def clear(self) -> None:
+        """Empty every table (a full rebuild), in one transaction."""
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            for table in ("files", "specs", "chunks", "chunks_fts"):
+                db.execute(f"DELETE FROM {table}")
+            db.execute("DELETE FROM meta WHERE key != 'generation'")
+            db.execute("COMMIT")
+
+    def _drop_spec(self, name: str) -> None:
+        db = self._db
+        db.execute("DELETE FROM chunks_fts WHERE spec = ?", (name,))
+        db.execute("DELETE FROM chunks WHERE spec = ?", (name,))
+        db.execute("DELETE FROM specs WHERE name = ?", (name,))
+        db.execute("DELETE FROM files WHERE spec = ?", (name,))
+
+    def _insert_spec(self, update: SpecUpdate) -> None:
+        db = self._db
+        record = update.record
+        db.execute(
+            "INSERT INTO specs (name, hash, title, status, priority, tags, parent, depends_on, "
+            "archived, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.name,
+                record.hash,
+                record.title,
+                record.status,
+                record.priority,
+                json.dumps(list(record.tags)),
+                record.parent,
+                json.dumps(list(record.depends_on)),
+                int(record.archived),
+                record.path,
+            ),
+        )
+        placeholders = ", ".join("?" * 17)
+        db.executemany(
+            f"INSERT INTO chunks ({_CHUNK_COLUMNS}) VALUES ({placeholders})",
+            [_chunk_row(chunk) for chunk in update.chunks],
+        )
+        db.executemany(
+            "INSERT INTO chunks_fts (id, spec, header, text) VALUES (?, ?, ?, ?)",
+            [(c.id, c.spec, c.header, c.text) for c in update.chunks],
+        )
+        db.executemany(
+            "INSERT OR REPLACE INTO files (path, spec, mtime_ns, size, hash) VALUES (?, ?, ?, ?, ?)",
+            [(f.path, f.spec, f.mtime_ns, f.size, f.hash) for f in update.files],
+        )
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def all_chunks(self) -> list[Chunk]:
+        """Every chunk, grouped by spec in name order, in reading order within a spec."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_CHUNK_COLUMNS} FROM chunks ORDER BY spec, ordinal"
+            ).fetchall()
+        return [_chunk_of(row) for row in rows]
+
+    def chunks_of(self, spec: str) -> list[Chunk]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE spec = ? ORDER BY ordinal", (spec,)
+            ).fetchall()
+        return [_chunk_of(row) for row in rows]
+
+    def count_chunks(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM chunks").fetchone()[0])
+
+    def fts_search(
+        self,
+        match: str,
+        limit: int = 50,
+        filters: dict[str, Sequence[str] | str] | None = None,
+    ) -> list[tuple[str, float]]:
+        """(chunk id, score) best first; score is -bm25 (higher is better). `match` is an FTS5
+        expression (build one with `fts_query`); `filters` keeps chunks whose column (spec,
+        file, status, priority, section_kind) is one of the given values."""
+        if not match.strip():
+            return []
+        where, params = ["chunks_fts MATCH ?"], [match]
+        for column, wanted in (filters or {}).items():
+            if column not in _FILTER_COLUMNS:
+                raise InvalidInput(
+                    f"unknown lexical filter {column!r} (expected one of "
+                    f"{', '.join(sorted(_FILTER_COLUMNS))})"
+                )
+            values = [wanted] if isinstance(wanted, str) else list(wanted)
+            if not values:
+                continue
+            marks = ", ".join("?" * len(values))
+            where.append(f"c.{column} IN ({marks})")
+            params.extend(values)
+        sql = (
+            "SELECT f.id, -bm25(chunks_fts) AS score FROM chunks_fts f "
+            "JOIN chunks c ON c.id = f.id "
+            f"WHERE {' AND '.join(where)} ORDER BY bm25(chunks_fts) LIMIT ?"
+        )
+        params.append(int(limit))
+        with self._lock:
+            try:
+                rows = self._db.execute(sql, params).fetchall()
+            except sqlite3.OperationalError as err:
+                raise InvalidInput(f"bad full-text query {match!r}: {err}") from None
+        return [(row[0], float(row[1])) for row in rows]

@@ -1,0 +1,274 @@
+"""The Chroma half of the index: one collection of chunk vectors, keyed by chunk id.
+
+Embedded by default (a PersistentClient under `<data dir>/chroma`, telemetry off); a Chroma
+server when Settings.chroma_url / SPECMEM_CHROMA_URL is set. The collection's metadata records
+the model and dimension, like the manifest, so a collection built by another model is refused
+(IndexMismatch) instead of silently answering with incomparable vectors.
+
+chromadb is imported only here and only when a store is opened: its import alone costs ~2 s,
+which a no-op ingest must not pay.
+
+Read API (for retriever/): `query(vector, limit, where)`, `get_vectors(ids)`, `ids()`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from .errors import BackendUnavailable, IndexMismatch, InvalidInput
+from .layout import COLLECTION_NAME, IndexLayout, Manifest, manifest_metadata
+
+__all__ = ["HEARTBEAT_TIMEOUT_SECONDS", "VectorStore", "chunk_metadata", "collection_name"]
+
+# A Chroma server that is down must fail fast: a CLI call or an agent's tool call should not hang.
+HEARTBEAT_TIMEOUT_SECONDS = 2.0
+REQUEST_TIMEOUT_SECONDS = 30.0
+_METADATA_FIELDS = ("spec", "file", "section_kind", "status")
+
+
+def collection_name(chroma_url: str | None, layout: IndexLayout) -> str:
+    """One collection per data dir on a shared server (two projects must not mix); the fixed
+    name in an embedded store, which only ever serves its own data dir."""
+    if not chroma_url:
+        return COLLECTION_NAME
+    digest = hashlib.sha256(str(layout.data_dir.resolve()).encode()).hexdigest()[:12]
+    return f"{COLLECTION_NAME}-{digest}"
+
+
+@contextlib.contextmanager
+def _backend_errors(where: str) -> Iterator[None]:
+    """Connection failures of any layer (httpx, the Rust bindings) become BackendUnavailable."""
+    import httpx
+
+    try:
+        yield
+    except (httpx.TransportError, ConnectionError, TimeoutError) as err:
+        raise BackendUnavailable(f"Chroma at {where} is unavailable: {err}") from None
+
+
+def _server_client(url: str) -> Any:
+    import httpx
+
+    parsed = urlparse(url if "://" in url else f"http://{url}")
+    if not parsed.hostname:
+        raise InvalidInput(f"SPECMEM_CHROMA_URL {url!r} is not a URL like http://host:8000")
+    ssl = parsed.scheme == "https"
+    port = parsed.port or (443 if ssl else 8000)
+    base = f"{parsed.scheme}://{parsed.hostname}:{port}"
+    try:
+        response = httpx.get(f"{base}/api/v2/heartbeat", timeout=HEARTBEAT_TIMEOUT_SECONDS)
+        response.raise_for_status()
+    except httpx.HTTPError as err:
+        raise BackendUnavailable(
+            f"the Chroma server at {base} (SPECMEM_CHROMA_URL) is not answering its heartbeat "
+            f"within {HEARTBEAT_TIMEOUT_SECONDS:g} s ({type(err).__name__}: {err}); start it, "
+            "or unset SPECMEM_CHROMA_URL to use the embedded store"
+        ) from None
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    client = chromadb.HttpClient(
+        host=parsed.hostname,
+        port=port,
+        ssl=ssl,
+        settings=ChromaSettings(anonymized_telemetry=False),
+    )
+    # chromadb's HTTP session has no timeout at all; a server that stops answering mid-ingest
+    # would hang us forever.
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if session is not None:
+        session.timeout = httpx.Timeout(REQUEST_TIMEOUT_SECONDS, connect=HEARTBEAT_TIMEOUT_SECONDS)
+    return client
+
+
+def _embedded_client(layout: IndexLayout) -> Any:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    layout.chroma_dir.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(
+        path=str(layout.chroma_dir),
+        settings=ChromaSettings(anonymized_telemetry=False, allow_reset=True),
+    )
+
+
+class VectorStore:
+    """One Chroma collection of L2-normalized chunk vectors (cosine space)."""
+
+    def __init__(self, client: Any, name: str, where: str):
+        self.client = client
+        self.name = name
+        self.where = where  # for messages: the data dir or the server URL
+        with _backend_errors(where):
+            self.max_batch_size = int(client.get_max_batch_size())
+        self._collection: Any = None
+
+    @classmethod
+    def open(cls, layout: IndexLayout, chroma_url: str | None = None) -> VectorStore:
+        if chroma_url:
+            client = _server_client(chroma_url)
+            where = chroma_url
+        else:
+            client = _embedded_client(layout)
+            where = str(layout.chroma_dir)
+        return cls(client, collection_name(chroma_url, layout), where)
+
+    # -- the collection and its model ------------------------------------------------------------
+
+    def collection(self, manifest: Manifest, *, create: bool = True) -> Any:
+        """The collection for `manifest`'s model; IndexMismatch if another model built it,
+        None when it does not exist and `create` is False."""
+        if self._collection is not None:
+            return self._collection
+        with _backend_errors(self.where):
+            if create:
+                collection = self.client.get_or_create_collection(
+                    self.name,
+                    metadata=manifest_metadata(manifest),
+                    configuration={"hnsw": {"space": "cosine"}},
+                    embedding_function=None,
+                )
+            else:
+                try:
+                    collection = self.client.get_collection(self.name, embedding_function=None)
+                except Exception as err:  # chromadb raises NotFoundError or ValueError by version
+                    if "not" in str(err).lower() and "exist" in str(err).lower():
+                        return None
+                    raise
+        recorded = dict(collection.metadata or {})
+        expected = manifest_metadata(manifest)
+        if any(recorded.get(key) != value for key, value in expected.items()):
+            raise IndexMismatch(
+                f"the Chroma collection {self.name!r} at {self.where} was built with model "
+                f"{recorded.get('specmem_model')!r} ({recorded.get('specmem_dimension')} "
+                f"dimensions), not {manifest.describe()}; run `specmem ingest --full`"
+            )
+        self._collection = collection
+        return collection
+
+    def drop(self) -> None:
+        """Delete the collection (a full rebuild, or a model change)."""
+        self._collection = None
+        with _backend_errors(self.where), contextlib.suppress(Exception):
+            self.client.delete_collection(self.name)
+
+    def _open(self) -> Any:
+        if self._collection is None:
+            raise InvalidInput("VectorStore.collection(manifest) must be called first")
+        return self._collection
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    def upsert(
+        self,
+        ids: Sequence[str],
+        vectors: np.ndarray,
+        metadatas: Sequence[Mapping[str, Any]] | None = None,
+    ) -> None:
+        """Write in batches no larger than the client allows."""
+        if len(ids) != len(vectors):
+            raise InvalidInput(f"{len(ids)} ids but {len(vectors)} vectors")
+        collection = self._open()
+        step = self.max_batch_size
+        for start in range(0, len(ids), step):
+            batch_meta = None
+            if metadatas is not None:
+                batch_meta = [_clean_metadata(m) for m in metadatas[start : start + step]]
+            with _backend_errors(self.where):
+                collection.upsert(
+                    ids=list(ids[start : start + step]),
+                    embeddings=np.asarray(vectors[start : start + step], dtype=np.float32),
+                    metadatas=batch_meta,
+                )
+
+    def delete(self, ids: Sequence[str]) -> None:
+        collection = self._open()
+        ids = list(ids)
+        for start in range(0, len(ids), self.max_batch_size):
+            with _backend_errors(self.where):
+                collection.delete(ids=ids[start : start + self.max_batch_size])
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    def ids(self) -> set[str]:
+        collection = self._open()
+        result: set[str] = set()
+        page = self.max_batch_size
+        offset = 0
+        while True:
+            with _backend_errors(self.where):
+                got = collection.get(include=[], limit=page, offset=offset)["ids"]
+            result.update(got)
+            if len(got) < page:
+                return result
+            offset += page
+
+    def count(self) -> int:
+        with _backend_errors(self.where):
+            return int(self._open().count())
+
+    def get_vectors(self, ids: Sequence[str]) -> np.ndarray:
+        """Vectors in the order of `ids`; InvalidInput naming the first id that has none."""
+        collection = self._open()
+        found: dict[str, np.ndarray] = {}
+        ids = list(ids)
+        for start in range(0, len(ids), self.max_batch_size):
+            with _backend_errors(self.where):
+                got = collection.get(
+                    ids=ids[start : start + self.max_batch_size], include=["embeddings"]
+                )
+            for chunk_id, vector in zip(got["ids"], got["embeddings"], strict=True):
+                found[chunk_id] = np.asarray(vector, dtype=np.float32)
+        missing = [chunk_id for chunk_id in ids if chunk_id not in found]
+        if missing:
+            raise InvalidInput(
+                f"{len(missing)} chunk(s) have no vector in {self.where}, e.g. {missing[0]!r}; "
+                "run `specmem ingest`"
+            )
+        if not ids:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.stack([found[chunk_id] for chunk_id in ids])
+
+    def query(
+        self, vector: np.ndarray, limit: int = 10, where: Mapping[str, Any] | None = None
+    ) -> list[tuple[str, float]]:
+        """(chunk id, cosine similarity) best first; `where` is a Chroma filter over spec,
+        file, section_kind and status, e.g. {"spec": "045-x"} or {"status": {"$in": [...]}}."""
+        collection = self._open()
+        with _backend_errors(self.where):
+            if collection.count() == 0:
+                return []
+            got = collection.query(
+                query_embeddings=[np.asarray(vector, dtype=np.float32)],
+                n_results=int(limit),
+                where=dict(where) if where else None,
+                include=["distances"],
+            )
+        return [
+            (chunk_id, 1.0 - float(distance))
+            for chunk_id, distance in zip(got["ids"][0], got["distances"][0], strict=True)
+        ]
+
+
+def _clean_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """Chroma metadata values must be scalars and not None."""
+    return {key: metadata[key] for key in _METADATA_FIELDS if metadata.get(key) is not None}
+
+
+def chunk_metadata(chunk: Any) -> dict[str, Any]:
+    """What a vector carries besides its id: only fields that are part of the chunk's content
+    hash (the header holds status), so an unchanged id never has stale metadata."""
+    return _clean_metadata(
+        {
+            "spec": chunk.spec,
+            "file": chunk.file,
+            "section_kind": chunk.section_kind,
+            "status": chunk.status,
+        }
+    )
