@@ -258,10 +258,12 @@ def build_context(
 
     title = bundle_title(query, named)
     by_key = {step.key: step for step in steps}
-    plan = pack(steps, budget - count_tokens(title))
+    # Small budgets accept smaller cut pieces: at 100 tokens a 24-token gap is a quarter of it.
+    min_cut = min(MIN_CUT_TOKENS, max(4, budget // 25))
+    plan = pack(steps, budget - count_tokens(title), min_cut)
     chosen: dict[str, int | None] = {key: None for key in plan.taken}
     chosen.update(plan.cut)
-    items, rendered, tokens = _fit(title, owners, by_key, chosen, budget)
+    items, rendered, tokens = _fit(title, owners, by_key, chosen, budget, min_cut)
     return ContextBundle(
         query=query,
         seeds=list(seeds),
@@ -412,6 +414,7 @@ def _fit(
     steps: Mapping[str, Step],
     chosen: dict[str, int | None],
     budget: int,
+    min_cut: int,
 ) -> tuple[list[ContextItem], str, int]:
     """Render the chosen pieces; while the measured string is over budget, cut or drop the
     least valuable piece (cut pieces first) and measure again."""
@@ -436,7 +439,7 @@ def _fit(
         )
         step = steps[victim]
         room = (chosen[victim] or step.tokens) - over - 1
-        if step.divisible and room >= step.min_tokens + MIN_CUT_TOKENS:
+        if step.divisible and room >= step.min_tokens + min_cut:
             chosen[victim] = room
         else:
             del chosen[victim]
