@@ -82,18 +82,33 @@ def split_document(text: str) -> SplitDocument:
     return SplitDocument(None, text, 1)
 
 
-class _NoAliasSafeLoader(yaml.SafeLoader):
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+def _lenient_timestamp(loader: Any, node: Any) -> Any:
+    """A date-shaped value that is no real date (`2025-13-45`) stays text instead of failing the
+    whole file with a ValueError: the spec still loads, and a person sees what was written."""
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except (ValueError, TypeError, AttributeError, OverflowError):
+        return loader.construct_scalar(node)
+
+
+class _FastLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    pass
+
+
+def _refuse_aliases(yaml_text: str) -> None:
+    """Raise at the first alias. The event parser is iterative, so deep nesting cannot make it
+    recurse: composing with a Python loader took seconds to hit the recursion limit."""
+    for event in yaml.parse(yaml_text, Loader=_FastLoader):
+        if isinstance(event, yaml.AliasEvent):
             raise yaml.MarkedYAMLError(
                 problem="YAML aliases are not allowed in spec frontmatter",
                 problem_mark=event.start_mark,
             )
-        return super().compose_node(parent, index)
 
 
-_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_FAST_LOADER = _FastLoader
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_FastLoader.add_constructor(_TIMESTAMP_TAG, _lenient_timestamp)
 
 
 def parse_yaml(yaml_text: str, path: str, first_line: int = 2) -> dict[str, Any]:
@@ -101,17 +116,32 @@ def parse_yaml(yaml_text: str, path: str, first_line: int = 2) -> dict[str, Any]
     if len(yaml_text) > MAX_FRONTMATTER_CHARS:
         raise SpecParseError(path, f"frontmatter is larger than {MAX_FRONTMATTER_CHARS} characters")
     try:
-        # The C loader is ~10x faster; only text that could hold an anchor or alias needs the
-        # pure-Python loader that refuses aliases.
-        loader = _NoAliasSafeLoader if ("&" in yaml_text or "*" in yaml_text) else _FAST_LOADER
-        data = yaml.load(yaml_text, Loader=loader)
+        # Only text that could hold an alias pays for a second pass over its events.
+        if "*" in yaml_text:
+            _refuse_aliases(yaml_text)
+        data = yaml.load(yaml_text, Loader=_FAST_LOADER)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
+        if err.context_mark is not None and mark.line >= yaml_text.count("\n"):
+            # Found only at the end of the text (an unclosed bracket or quote): the line where
+            # the unclosed construct began is the one a person must fix.
+            mark = err.context_mark
         line = first_line + mark.line if mark is not None else None
         reason = err.problem or "invalid YAML"
         raise SpecParseError(path, f"invalid YAML frontmatter: {reason}", line) from None
     except yaml.YAMLError as err:
         raise SpecParseError(path, f"invalid YAML frontmatter: {err}", first_line) from None
+    except (
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        OverflowError,
+        RecursionError,
+    ) as err:
+        # PyYAML's constructors raise plain Python errors for values such as `!!int zz`.
+        reason = f"invalid YAML frontmatter: {type(err).__name__}: {err}"
+        raise SpecParseError(path, reason, first_line) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -203,7 +233,8 @@ def normalize_frontmatter(raw: dict[str, Any]) -> Frontmatter:
     """Turn parsed YAML into canonical values; never raises on odd values, records problems."""
     problems: list[tuple[str, str]] = []
     transitions = []
-    for item in raw.get("transitions") or []:
+    raw_transitions = raw.get("transitions")
+    for item in raw_transitions if isinstance(raw_transitions, list) else []:
         if isinstance(item, dict) and item.get("status") is not None:
             status = _text(item.get("status")) or ""
             transitions.append(
