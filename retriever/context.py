@@ -230,7 +230,11 @@ def build_context(
             matches[hit.spec] = list(hit.matches)
     for name in named:
         seeds[name] = (1.0, "named in the request")
-    candidates = expand(index.graph, seeds, depth)[:MAX_CANDIDATES]
+    for name in named:
+        catalog.get(name)  # a named spec whose README cannot be parsed: say so, naming the file
+    # A link may resolve to a spec directory whose README failed to load: nothing to show.
+    reachable = [c for c in expand(index.graph, seeds, depth) if c.spec in catalog.by_name]
+    candidates = reachable[:MAX_CANDIDATES]
 
     owners = [_candidate_owner(catalog.get(c.spec), c, seeds) for c in candidates]
     steps: list[Step] = []

@@ -12,6 +12,7 @@ Built once per catalog version (the content hashes of every spec) and reused whi
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -113,16 +114,30 @@ _cache: OrderedDict[tuple, SectionIndex] = OrderedDict()
 MAX_CACHED_CATALOGS = 4  # a server holds one; tests switch between a few small corpora
 
 
+_last: tuple[weakref.ref, SectionIndex] | None = None
+
+
 def section_index(catalog: Catalog) -> SectionIndex:
-    """The SectionIndex of this catalog version, built on first use and then reused."""
+    """The SectionIndex of this catalog version, built on first use and then reused.
+
+    The service hands out the same Catalog object until a file changes, so the same object is
+    recognized without hashing every spec's version again (a few ms per bundle on LeanSpec).
+    """
+    global _last
+    with _lock:
+        if _last is not None and _last[0]() is catalog:
+            return _last[1]
     key = catalog_key(catalog)
     with _lock:
-        if key in _cache:
+        index = _cache.get(key)
+        if index is not None:
             _cache.move_to_end(key)
-            return _cache[key]
-    index = SectionIndex(catalog)
+    if index is None:
+        index = SectionIndex(catalog)
+        with _lock:
+            _cache[key] = index
+            while len(_cache) > MAX_CACHED_CATALOGS:
+                _cache.popitem(last=False)
     with _lock:
-        _cache[key] = index
-        while len(_cache) > MAX_CACHED_CATALOGS:
-            _cache.popitem(last=False)
+        _last = (weakref.ref(catalog), index)
     return index

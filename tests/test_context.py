@@ -7,7 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from ingest.errors import InvalidInput, SpecNotFound, UnsafeReference
+from ingest.errors import InvalidInput, SpecNotFound, SpecParseError, UnsafeReference
 from ingest.store import SpecStore
 from ingest.tokens import count_tokens
 from retriever import SpecMemory
@@ -270,3 +270,24 @@ def test_cli_reports_bad_input_as_an_error(decision_specs, tmp_path):
     result = run_cli(decision_specs, tmp_path)
     assert result.exit_code == 1
     assert "needs a query or at least one spec" in result.stderr
+
+
+def test_a_spec_that_cannot_be_parsed_is_skipped_as_a_neighbour_and_refused_by_name(tiny_specs):
+    write_spec(tiny_specs, "005-broken", "---\nstatus: [unclosed\n---\n# Broken\n")
+    write_spec(
+        tiny_specs,
+        "006-uses-broken",
+        """
+        ---
+        status: planned
+        depends_on: [005-broken]
+        ---
+        # Uses broken
+        """,
+    )
+    catalog = catalog_of(tiny_specs)
+    assert "005-broken" in catalog.broken
+    bundle = build_context(catalog, specs=["006"], budget=1000)
+    assert [item.spec for item in bundle.items if item.kind != "decision"] == ["006-uses-broken"]
+    with pytest.raises(SpecParseError):
+        build_context(catalog, specs=["005"], budget=1000)

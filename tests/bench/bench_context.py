@@ -1,0 +1,62 @@
+"""Context bundle speed on the real corpus: cold first bundle, then warm 4,000-token bundles.
+
+Target (spec 004): a 4,000-token bundle p50 <= 30 ms warm. Measured through SpecMemory.context
+(catalog freshness check included) with seeds named and seeds ranked lexically over sections
+(the no-index path; with an index, seeding adds search's own latency, benchmarked by search).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ingest.tokens import count_tokens
+from retriever import SpecMemory
+from tests.conftest import CORPUS_SPECS, DEV_QUERIES
+
+TARGET_P50_MS = 30.0
+BUDGET = 4000
+
+
+def _timed(action: Callable[[int], object], repeat: int) -> dict[str, float]:
+    samples = []
+    for index in range(repeat):
+        started = time.perf_counter()
+        action(index)
+        samples.append((time.perf_counter() - started) * 1000)
+    samples.sort()
+    return {
+        "p50_ms": round(statistics.median(samples), 2),
+        "p95_ms": round(samples[max(int(len(samples) * 0.95) - 1, 0)], 2),
+        "n": repeat,
+    }
+
+
+def run(report: dict) -> None:
+    queries = [json.loads(line)["query"] for line in DEV_QUERIES.read_text().splitlines() if line]
+    with tempfile.TemporaryDirectory(prefix="specmem-bench-context-") as data:
+        memory = SpecMemory(CORPUS_SPECS, Path(data))
+        names = [spec.dir_name for spec in memory.catalog()]
+        started = time.perf_counter()
+        first = memory.context(queries[0], budget=BUDGET)
+        cold_ms = (time.perf_counter() - started) * 1000
+        named = _timed(lambda i: memory.context(specs=[names[i % len(names)]], budget=BUDGET), 60)
+        lexical = _timed(lambda i: memory.context(queries[i % len(queries)], budget=BUDGET), 60)
+        fills = [memory.context(query, budget=BUDGET).tokens / BUDGET for query in queries[:20]]
+        big = _timed(lambda i: memory.context(queries[i % len(queries)], budget=32_000), 10)
+    report["context"] = {
+        "cold_first_bundle_ms": round(cold_ms, 1),
+        "warm_4k_named_spec": named,
+        "warm_4k_lexical_query": lexical,
+        "warm_32k_lexical_query": big,
+        "fill_4k_min": round(min(fills), 3),
+        "fill_4k_mean": round(statistics.mean(fills), 3),
+        "first_bundle_tokens": first.tokens,
+        "invariant_held": first.tokens == count_tokens(first.rendered) <= BUDGET,
+        "target_p50_ms": TARGET_P50_MS,
+        "target_met": max(named["p50_ms"], lexical["p50_ms"]) <= TARGET_P50_MS,
+    }
