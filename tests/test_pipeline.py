@@ -1,0 +1,255 @@
+"""The ingest pipeline end to end over a real embedded Chroma and SQLite, with the FakeEmbedder
+(these tests are about what gets re-embedded and stored, not which vectors)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from ingest.embedding import FakeEmbedder
+from ingest.errors import IndexMismatch, SpecNotFound
+from ingest.layout import IndexLayout, check_manifest
+from ingest.lexical import LexicalIndex
+from ingest.vectors import VectorStore
+from retriever.cli import cli
+from retriever.service import SpecMemory
+
+from .conftest import write_spec
+
+
+def memory_for(specs: Path, embedder: FakeEmbedder | None = None) -> SpecMemory:
+    return SpecMemory(specs, specs.parent / "data", embedder=embedder or FakeEmbedder())
+
+
+def index_state(memory: SpecMemory) -> dict:
+    """Everything both stores hold, comparable across runs."""
+    layout = IndexLayout(memory.settings.data_dir)
+    manifest = layout.read_manifest()
+    with LexicalIndex(layout.lexical_path) as lexical:
+        chunks = {c.id: c for c in lexical.all_chunks()}
+        files = {p: s.hash for p, s in lexical.file_states().items()}
+        specs = lexical.spec_records()
+        fts = lexical.fts_search('"chunk" OR "spec" OR "token"', 1000)
+    vectors = VectorStore.open(layout)
+    vectors.collection(manifest)
+    ids = vectors.ids()
+    stored = vectors.get_vectors(sorted(ids)) if ids else np.zeros((0, 0))
+    return {
+        "chunks": chunks,
+        "files": files,
+        "specs": specs,
+        "fts": sorted(chunk_id for chunk_id, _ in fts),
+        "vector_ids": ids,
+        "vectors": {i: v.round(5).tolist() for i, v in zip(sorted(ids), stored, strict=True)},
+    }
+
+
+def test_ingest_fills_both_stores(tiny_specs: Path) -> None:
+    memory = memory_for(tiny_specs)
+    summary = memory.ingest()
+    assert (summary.specs, summary.added, summary.full) == (3, 3, True)
+    assert summary.embedded == summary.chunks > 3
+    state = index_state(memory)
+    assert set(state["chunks"]) == state["vector_ids"]
+    assert {c.spec for c in state["chunks"].values()} == {
+        "001-auth-design",
+        "002-token-refresh",
+        "003-search-ui",
+    }
+    assert any(c.file == "DESIGN.md" for c in state["chunks"].values())
+    assert state["specs"]["002-token-refresh"].status == "in-progress"
+    assert state["specs"]["002-token-refresh"].depends_on == ("001-auth-design",)
+    manifest = IndexLayout(memory.settings.data_dir).read_manifest()
+    assert (manifest.model, manifest.dimension) == ("fake-hashing-embedder", 64)
+
+
+def test_noop_reingest_embeds_nothing_and_never_opens_chroma(
+    tiny_specs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    embedder = FakeEmbedder()
+    memory = memory_for(tiny_specs, embedder)
+    memory.ingest()
+    calls = embedder.calls
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a no-op ingest opened the vector store")
+
+    monkeypatch.setattr(VectorStore, "open", refuse)
+    summary = memory.ingest()
+    assert (summary.added, summary.updated, summary.removed, summary.embedded) == (0, 0, 0, 0)
+    assert summary.unchanged == 3
+    assert embedder.calls == calls
+
+    # A touched file (same bytes, new mtime) is re-hashed, found equal, and not re-chunked.
+    readme = tiny_specs / "001-auth-design" / "README.md"
+    os.utime(readme, ns=(readme.stat().st_atime_ns, readme.stat().st_mtime_ns + 10**9))
+    summary = memory.ingest()
+    assert (summary.updated, summary.embedded, summary.unchanged) == (0, 0, 3)
+
+
+def test_editing_a_spec_reembeds_only_its_changed_chunks(tiny_specs: Path) -> None:
+    embedder = FakeEmbedder()
+    memory = memory_for(tiny_specs, embedder)
+    memory.ingest()
+    before = index_state(memory)
+    readme = tiny_specs / "001-auth-design" / "README.md"
+    readme.write_text(
+        readme.read_text().replace("bearer tokens", "signed bearer tokens"), encoding="utf-8"
+    )
+    summary = memory.ingest()
+    assert (summary.updated, summary.unchanged, summary.embedded) == (1, 2, 1)
+    assert summary.chunks_removed == 1
+    after = index_state(memory)
+    assert set(after["chunks"]) == after["vector_ids"]
+    changed = set(after["chunks"]) ^ set(before["chunks"])
+    assert len(changed) == 2 and all(c.startswith("001-auth-design/") for c in changed)
+    assert "signed" in " ".join(c.text for c in after["chunks"].values())
+
+
+def test_status_change_reembeds_the_whole_spec(tiny_specs: Path) -> None:
+    memory = memory_for(tiny_specs)
+    memory.ingest()
+    old = {c for c in index_state(memory)["chunks"] if c.startswith("001-")}
+    readme = tiny_specs / "001-auth-design" / "README.md"
+    readme.write_text(
+        readme.read_text().replace("status: complete", "status: in-progress"), encoding="utf-8"
+    )
+    summary = memory.ingest()
+    assert summary.embedded == len(old)
+    state = index_state(memory)
+    new = {c for c in state["chunks"] if c.startswith("001-")}
+    assert not old & new
+    assert all(state["chunks"][c].status == "in-progress" for c in new)
+
+
+def test_deleted_spec_and_file_disappear_from_both_stores(tiny_specs: Path) -> None:
+    memory = memory_for(tiny_specs)
+    memory.ingest()
+    shutil.rmtree(tiny_specs / "002-token-refresh")
+    (tiny_specs / "003-search-ui" / "DESIGN.md").unlink()
+    summary = memory.ingest()
+    assert (summary.removed, summary.updated, summary.specs) == (1, 1, 2)
+    state = index_state(memory)
+    assert set(state["chunks"]) == state["vector_ids"]
+    assert not any(c.startswith("002-") for c in state["vector_ids"])
+    assert not any(c.file == "DESIGN.md" for c in state["chunks"].values())
+    assert "002-token-refresh" not in state["specs"]
+    assert not any(p.startswith("002-") for p in state["files"])
+
+
+def test_broken_spec_is_reported_and_a_previously_indexed_one_dropped(tiny_specs: Path) -> None:
+    memory = memory_for(tiny_specs)
+    write_spec(tiny_specs, "004-broken", "---\nstatus: [unclosed\n---\n# Broken\n")
+    summary = memory.ingest()
+    assert summary.specs == 3
+    assert [s["spec"] for s in summary.skipped] == ["004-broken"]
+    assert summary.skipped[0]["path"].endswith("004-broken/README.md")
+    assert summary.skipped[0]["reason"]
+    # Reported again on the next run (it is still broken), and nothing else is touched.
+    again = memory.ingest()
+    assert [s["spec"] for s in again.skipped] == ["004-broken"]
+    assert again.embedded == 0
+
+    (tiny_specs / "001-auth-design" / "README.md").write_bytes(b"\xff\xfe not utf-8")
+    summary = memory.ingest()
+    assert summary.removed == 1 and summary.specs == 2
+    assert {s["spec"] for s in summary.skipped} == {"001-auth-design", "004-broken"}
+    state = index_state(memory)
+    assert not any(c.startswith("001-") for c in state["vector_ids"] | set(state["chunks"]))
+
+
+def test_unreadable_sub_spec_is_reported_and_the_rest_indexed(tiny_specs: Path) -> None:
+    (tiny_specs / "003-search-ui" / "NOTES.md").write_bytes(b"\x00\x01binary")
+    summary = memory_for(tiny_specs).ingest()
+    assert summary.specs == 3
+    assert [(s["spec"], Path(s["path"]).name) for s in summary.skipped] == [
+        ("003-search-ui", "NOTES.md")
+    ]
+
+
+def test_model_change_rebuilds_and_readers_refuse_a_mismatch(tiny_specs: Path) -> None:
+    memory = memory_for(tiny_specs)
+    memory.ingest()
+    layout = IndexLayout(memory.settings.data_dir)
+    with pytest.raises(IndexMismatch, match="fake-hashing-embedder"):
+        check_manifest(layout, "all-MiniLM-L6-v2", 384)
+
+    other = FakeEmbedder(dimension=32, name="another-model")
+    second = SpecMemory(tiny_specs, memory.settings.data_dir, embedder=other)
+    summary = second.ingest()
+    assert summary.full and summary.embedded == summary.chunks
+    assert check_manifest(layout, "another-model", 32) is not None
+    state = index_state(second)
+    assert len(next(iter(state["vectors"].values()))) == 32
+    assert set(state["chunks"]) == state["vector_ids"]
+
+
+def test_full_rebuild_gives_the_same_index(tiny_specs: Path) -> None:
+    memory = memory_for(tiny_specs)
+    memory.ingest()
+    write_spec(tiny_specs, "004-new", "---\nstatus: draft\n---\n# New\n\n## Overview\nFresh.\n")
+    memory.ingest()
+    incremental = index_state(memory)
+    summary = memory.ingest(full=True)
+    assert summary.full and summary.embedded == summary.chunks
+    assert index_state(memory) == incremental
+
+
+def test_scoped_ingest_touches_only_the_named_specs(tiny_specs: Path) -> None:
+    memory = memory_for(tiny_specs)
+    memory.ingest()
+    for name in ("001-auth-design", "003-search-ui"):
+        readme = tiny_specs / name / "README.md"
+        readme.write_text(readme.read_text() + "\nMore words.\n", encoding="utf-8")
+    summary = memory.ingest(specs=["3"])
+    assert summary.updated == 1
+    shutil.rmtree(tiny_specs / "002-token-refresh")
+    assert memory.ingest(specs=["002-token-refresh"]).removed == 1
+    with pytest.raises(SpecNotFound):
+        memory.ingest(specs=["999"])
+    assert memory.ingest().updated == 1  # 001 was left for the unscoped run
+
+
+def test_lost_chroma_dir_is_rebuilt_from_sqlite(tiny_specs: Path) -> None:
+    memory = memory_for(tiny_specs)
+    memory.ingest()
+    expected = index_state(memory)
+    from chromadb.api.client import SharedSystemClient
+
+    shutil.rmtree(memory.settings.data_dir / "chroma")
+    SharedSystemClient.clear_system_cache()  # the in-process client still holds the old files
+    summary = memory.ingest()
+    assert summary.reconciled and summary.embedded == summary.chunks
+    assert index_state(memory) == expected
+
+
+def test_cli_ingest_json_summary_and_quiet(tiny_specs: Path) -> None:
+    runner = CliRunner()
+    env = {"SPECMEM_MODEL": "fake"}
+    args = ["--specs-dir", str(tiny_specs), "--data-dir", str(tiny_specs.parent / "data")]
+    result = runner.invoke(cli, [*args, "ingest", "-o", "json"], env=env)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert set(data) >= {
+        "specs",
+        "chunks",
+        "added",
+        "updated",
+        "removed",
+        "skipped",
+        "embedded",
+        "seconds",
+        "model",
+    }
+    assert (data["specs"], data["added"], data["model"]) == (3, 3, "fake-hashing-embedder")
+    quiet = runner.invoke(cli, [*args, "ingest", "-q"], env=env)
+    assert quiet.exit_code == 0 and quiet.output == ""
+    text = runner.invoke(cli, [*args, "ingest"], env=env)
+    assert "3 specs" in text.output and "unchanged 3" in text.output
+    assert "\r" not in text.output  # no progress bar when not on a terminal
