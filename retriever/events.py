@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import re
 import sqlite3
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +27,7 @@ from ingest.errors import InvalidInput
 __all__ = [
     "EVENT_FIELDS",
     "EventStore",
-    "connect_wal",
+    "WalDatabase",
     "merge_history",
     "normalize_event",
     "parse_timestamp",
@@ -170,20 +171,33 @@ def _row(row: sqlite3.Row) -> dict[str, Any]:
     }
 
 
-@contextmanager
-def connect_wal(path: Path, schema: str = "") -> Iterator[sqlite3.Connection]:
-    """A short-lived autocommit connection in WAL mode, creating `schema` if it is missing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=30, isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
+class WalDatabase:
+    """One SQLite file in WAL mode, with one connection per thread that stays open.
+
+    Closing a database's last connection makes SQLite checkpoint and delete the WAL, a sync to
+    disk every time; with connections kept open a write is a WAL append. Per thread, because a
+    sqlite3 connection must not be shared between threads; readers never wait for the writer.
+    """
+
+    def __init__(self, path: str | Path, schema: str = ""):
+        self.path = Path(path)
+        self._local = threading.local()
         if schema:
-            conn.executescript(schema)
+            with self.connection() as conn:
+                conn.executescript(schema)
+
+    @contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        """This thread's autocommit connection; `BEGIN IMMEDIATE` for a write transaction."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
         yield conn
-    finally:
-        conn.close()
 
 
 class EventStore:
@@ -191,11 +205,10 @@ class EventStore:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        with connect_wal(self.path, _SCHEMA):
-            pass
+        self.database = WalDatabase(self.path, _SCHEMA)
 
     def connect(self):
-        return connect_wal(self.path)
+        return self.database.connection()
 
     def add(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """Store a normalized event (see `normalize_event`); returns it with its id."""

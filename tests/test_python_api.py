@@ -24,7 +24,7 @@ for hit in memory.search("how do agents authenticate?", limit=3):
     print(hit.rank, hit.spec, round(hit.score, 3))
 
 bundle = memory.context("refresh tokens before they expire", budget=2000)
-print(bundle.to_dict()["used_tokens"] if hasattr(bundle, "to_dict") else bundle)
+print(bundle.tokens, "tokens from", [item.spec for item in bundle.items])
 
 spec = memory.get_spec("002")
 memory.update_spec(spec.id, status="complete", expected_hash=spec.content_hash)

@@ -22,7 +22,7 @@ from typing import Any
 
 from ingest.errors import InvalidInput, SpecmemError
 
-from ..events import connect_wal
+from ..events import WalDatabase
 
 __all__ = [
     "IdempotencyKeyInUse",
@@ -86,11 +86,10 @@ class IdempotencyKeys:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        with connect_wal(self.path, _SCHEMA):
-            pass
+        self.database = WalDatabase(self.path, _SCHEMA)
 
     def _connect(self):
-        return connect_wal(self.path)
+        return self.database.connection()
 
     def claim(self, key: str, fingerprint: str) -> Replay | None:
         """None when the caller now owns `key` (do the work, then `complete` or `release`);
