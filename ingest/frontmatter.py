@@ -128,6 +128,9 @@ def parse_yaml(yaml_text: str, path: str, first_line: int = 2) -> dict[str, Any]
             mark = err.context_mark
         line = first_line + mark.line if mark is not None else None
         reason = err.problem or "invalid YAML"
+        if err.context and err.context_mark is not None and err.context_mark is not mark:
+            # "did not find expected ']'" on line 4 is found while parsing a `[` opened on line 3.
+            reason += f" ({err.context} started on line {first_line + err.context_mark.line})"
         raise SpecParseError(path, f"invalid YAML frontmatter: {reason}", line) from None
     except yaml.YAMLError as err:
         raise SpecParseError(path, f"invalid YAML frontmatter: {err}", first_line) from None
