@@ -1,0 +1,109 @@
+"""The same ingest and queries against a real `chroma run` server (SPECMEM_CHROMA_URL)."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ingest.embedding import FakeEmbedder
+from ingest.errors import BackendUnavailable
+from ingest.layout import IndexLayout
+from ingest.lexical import LexicalIndex
+from ingest.vectors import VectorStore
+from retriever.service import SpecMemory
+
+pytestmark = pytest.mark.server
+
+CHROMA = Path(sys.executable).with_name("chroma")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not CHROMA.exists():
+        pytest.skip(f"no chroma CLI at {CHROMA}")
+    port = free_port()
+    path = tmp_path_factory.mktemp("chroma-server")
+    server = subprocess.Popen(
+        [str(CHROMA), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"chroma server did not start (exit code {server.poll()})")
+            time.sleep(0.2)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def test_ingest_and_query_through_the_server(
+    tiny_specs: Path, chroma_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SPECMEM_CHROMA_URL", chroma_url)
+    data = tiny_specs.parent / "data"
+    embedder = FakeEmbedder()
+    memory = SpecMemory(tiny_specs, data, embedder=embedder)
+    summary = memory.ingest()
+    assert summary.embedded == summary.chunks > 0
+    assert not (data / "chroma").exists()  # the vectors live on the server
+    assert IndexLayout(data).read_manifest().vector_backend == chroma_url
+
+    store = VectorStore.open(IndexLayout(data), chroma_url)
+    store.collection(IndexLayout(data).read_manifest())
+    with LexicalIndex(IndexLayout(data).lexical_path) as lexical:
+        target = next(c for c in lexical.all_chunks() if "bearer" in c.text)
+    top = store.query(embedder.embed_query(target.embed_text), limit=1)
+    assert top[0][0] == target.id and top[0][1] == pytest.approx(1.0, abs=1e-5)
+    assert store.query(embedder.embed_query("x"), 5, {"spec": "003-search-ui"})
+
+    shutil.rmtree(tiny_specs / "002-token-refresh")
+    assert memory.ingest().removed == 1
+    assert not any(i.startswith("002-") for i in store.ids())
+    assert memory.ingest().embedded == 0
+
+
+def test_switching_between_embedded_and_server_rebuilds(
+    tiny_specs: Path, chroma_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tiny_specs.parent / "data"
+    SpecMemory(tiny_specs, data, embedder=FakeEmbedder()).ingest()
+    monkeypatch.setenv("SPECMEM_CHROMA_URL", chroma_url)
+    summary = SpecMemory(tiny_specs, data, embedder=FakeEmbedder()).ingest()
+    assert summary.full and summary.embedded == summary.chunks
+
+
+def test_ingest_with_the_server_down_is_backend_unavailable(
+    tiny_specs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SPECMEM_CHROMA_URL", f"http://127.0.0.1:{free_port()}")
+    memory = SpecMemory(tiny_specs, tiny_specs.parent / "data", embedder=FakeEmbedder())
+    with pytest.raises(BackendUnavailable, match="SPECMEM_CHROMA_URL"):
+        memory.ingest()

@@ -1,0 +1,102 @@
+"""The SQLite store on its own: replace-by-spec transactions, FTS5 search and filters, meta."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ingest.chunking import Chunk
+from ingest.errors import InvalidInput
+from ingest.lexical import FileState, LexicalIndex, SpecRecord, SpecUpdate, fts_query
+
+
+def chunk(spec: str, ordinal: int, text: str, status: str = "planned") -> Chunk:
+    return Chunk(
+        id=f"{spec}/README.md#{ordinal:012d}",
+        spec=spec,
+        file="README.md",
+        ordinal=ordinal,
+        heading_path=("Design", "Storage"),
+        section_kind="design",
+        text=text,
+        header=f"{spec}: title\nDesign > Storage\nstatus: {status}",
+        line_start=ordinal * 10 + 1,
+        line_end=ordinal * 10 + 9,
+        tokens=len(text.split()),
+        content_hash=f"{ordinal:016d}",
+        title="title",
+        status=status,
+        priority="high",
+        tags=("storage", "sqlite"),
+        model_tokens=len(text.split()) + 3,
+    )
+
+
+def update(spec: str, *texts: str, status: str = "planned") -> SpecUpdate:
+    record = SpecRecord(
+        spec, "hash", "title", status, "high", ("a",), None, ("001-x",), False, spec
+    )
+    files = [FileState(f"{spec}/README.md", spec, 1, 2, "h")]
+    return SpecUpdate(record, [chunk(spec, i, t, status) for i, t in enumerate(texts)], files)
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> LexicalIndex:
+    with LexicalIndex(tmp_path / "lexical.sqlite") as opened:
+        yield opened
+
+
+def test_round_trip_keeps_every_chunk_field(index: LexicalIndex) -> None:
+    written = update("001-store", "SQLite holds chunks", "Chroma holds vectors")
+    assert index.commit([written]) == 1
+    assert index.all_chunks() == written.chunks
+    assert index.chunks_of("001-store")[1].text == "Chroma holds vectors"
+    assert index.spec_records()["001-store"].depends_on == ("001-x",)
+    assert set(index.file_states()) == {"001-store/README.md"}
+
+
+def test_replacing_and_removing_specs_is_transactional(index: LexicalIndex) -> None:
+    index.commit([update("001-a", "alpha words"), update("002-b", "beta words")])
+    index.commit([update("001-a", "gamma words")], removed_specs=["002-b"])
+    assert [c.text for c in index.all_chunks()] == ["gamma words"]
+    assert index.fts_search(fts_query("alpha beta"), 10) == []
+    assert index.generation() == 2
+    with pytest.raises(RuntimeError):
+        index.commit([update("003-c", "delta")], removed_specs=RaisingIterable())
+    assert index.chunk_ids() == {"001-a/README.md#000000000000"}  # rolled back
+
+
+class RaisingIterable:
+    def __iter__(self):
+        raise RuntimeError("boom")
+
+
+def test_fts_search_ranks_filters_and_quotes(index: LexicalIndex) -> None:
+    index.commit(
+        [
+            update("001-a", "token budget packing of context bundles", status="complete"),
+            update("002-b", "context windows and token counting", status="planned"),
+        ]
+    )
+    hits = index.fts_search(fts_query("packing token budget"), 10)
+    assert hits[0][0].startswith("001-a/") and hits[0][1] > hits[-1][1]
+    filtered = index.fts_search(fts_query("token"), 10, {"status": ["planned"]})
+    assert [h[0].split("/")[0] for h in filtered] == ["002-b"]
+    # FTS5 syntax in a user's words is just words.
+    assert index.fts_search(fts_query('token AND "context" -NOT ('), 10)
+    assert fts_query("  ") == "" and index.fts_search("", 10) == []
+    with pytest.raises(InvalidInput, match="unknown lexical filter"):
+        index.fts_search(fts_query("token"), 10, {"text": "x"})
+    with pytest.raises(InvalidInput, match="bad full-text query"):
+        index.fts_search('"unterminated', 10)
+
+
+def test_dirty_mark_and_clear(index: LexicalIndex) -> None:
+    index.commit([update("001-a", "alpha")])
+    index.mark_dirty(True)
+    assert index.dirty
+    index.forget_specs(["001-a"])
+    assert index.file_states() == {}
+    index.clear()
+    assert index.count_chunks() == 0 and not index.dirty and index.generation() == 1
