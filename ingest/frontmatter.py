@@ -102,7 +102,7 @@ def _refuse_aliases(yaml_text: str) -> None:
         if isinstance(event, yaml.AliasEvent):
             raise yaml.MarkedYAMLError(
                 problem="YAML aliases are not allowed in spec frontmatter",
-                problem_mark=event.start_mark,
+                problem_mark=event.start_mark,  # type: ignore[arg-type]  # a C-parser Mark
             )
 
 
@@ -122,7 +122,7 @@ def parse_yaml(yaml_text: str, path: str, first_line: int = 2) -> dict[str, Any]
         data = yaml.load(yaml_text, Loader=_FAST_LOADER)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
-        if err.context_mark is not None and mark.line >= yaml_text.count("\n"):
+        if mark is not None and err.context_mark and mark.line >= yaml_text.count("\n"):
             # Found only at the end of the text (an unclosed bracket or quote): the line where
             # the unclosed construct began is the one a person must fix.
             mark = err.context_mark

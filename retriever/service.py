@@ -445,7 +445,7 @@ class SpecMemory:
 
 
 def _canonical_set(
-    value: list[str] | str | None, canonical: Any, allowed: tuple[str, ...], name: str
+    value: Sequence[str] | str | None, canonical: Any, allowed: tuple[str, ...], name: str
 ) -> set[str]:
     """Filter values in canonical form (`in_progress` means `in-progress`); unknown ones refused."""
     result = set()
@@ -457,7 +457,7 @@ def _canonical_set(
     return result
 
 
-def _as_set(value: list[str] | tuple[str, ...] | str | None) -> set[str]:
+def _as_set(value: Sequence[str] | str | None) -> set[str]:
     if not value:
         return set()
     items = value.split(",") if isinstance(value, str) else value
