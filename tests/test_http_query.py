@@ -1,0 +1,162 @@
+"""Search, context, dependencies, tokens and validation through the real ASGI app, over a small
+index built with the FakeEmbedder (the doors do not care which vectors they get)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ingest.embedding import FakeEmbedder
+from retriever import SpecMemory
+from retriever.http import create_app
+from tests.conftest import write_spec
+
+TOKEN = "query-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+SPECS = {
+    "001-auth-design": """
+        ---
+        status: complete
+        priority: high
+        tags: [auth, security]
+        ---
+        # Authentication design
+
+        ## Decision
+        We use bearer tokens because sessions do not fit headless agents.
+        """,
+    "002-token-refresh": """
+        ---
+        status: in-progress
+        tags: [auth, tokens]
+        depends_on: [001-auth-design]
+        ---
+        # Token refresh
+
+        ## Overview
+        Refresh tokens before they expire.
+        """,
+    "003-search-ui": """
+        ---
+        status: planned
+        tags: [ui]
+        depends_on: ['2']
+        ---
+        # Search UI
+
+        ## Overview
+        A page to search specs.
+        """,
+}
+
+
+def build(root: Path) -> SpecMemory:
+    for name, text in SPECS.items():
+        write_spec(root / "specs", name, text)
+    memory = SpecMemory(root / "specs", root / "data", embedder=FakeEmbedder())
+    memory.ingest()
+    return memory
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory) -> Iterator[TestClient]:
+    """One index for the tests that only read (building one costs ~0.5 s here)."""
+    memory = build(tmp_path_factory.mktemp("query"))
+    with TestClient(create_app(memory, token=TOKEN, mount_mcp=False)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def writable(tmp_path) -> Iterator[tuple[TestClient, SpecMemory]]:
+    memory = build(tmp_path)
+    with TestClient(create_app(memory, token=TOKEN, mount_mcp=False)) as test_client:
+        yield test_client, memory
+
+
+def test_search_returns_ranked_hits_with_filters(client):
+    body = client.get("/search", params={"q": "bearer tokens headless agents", "limit": 3}).json()
+    assert body["query"] == "bearer tokens headless agents"
+    results = body["results"]
+    assert results and results[0]["spec"] == "001-auth-design"
+    assert [hit["rank"] for hit in results] == list(range(1, len(results) + 1))
+    planned = client.get("/search", params={"q": "search page", "status": "planned"}).json()
+    assert {hit["spec"] for hit in planned["results"]} <= {"003-search-ui"}
+    lexical = client.get("/search", params={"q": "refresh", "mode": "lexical"}).json()
+    assert lexical["results"][0]["spec"] == "002-token-refresh"
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"q": ""},
+        {"q": "x", "limit": 0},
+        {"q": "x", "mode": "psychic"},
+        {"q": "x", "status": "done-ish"},
+    ],
+)
+def test_bad_search_requests_are_422(client, params):
+    response = client.get("/search", params=params)
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_input"
+
+
+def test_context_packs_within_the_budget(client):
+    body = client.post("/context", json={"query": "token refresh", "budget": 300}).json()
+    assert 0 < body["tokens"] <= 300
+    assert body["items"] and all("reason" in item for item in body["items"])
+    by_spec = client.post("/context", json={"specs": ["3"], "budget": 2000, "depth": 2}).json()
+    assert {"003-search-ui", "002-token-refresh"} <= {item["spec"] for item in by_spec["items"]}
+
+
+@pytest.mark.parametrize(
+    ("request_body", "status"),
+    [
+        ({}, 422),
+        ({"query": "x", "budget": 10}, 422),
+        ({"query": "x", "budget": 10_000_000}, 422),
+        ({"query": "x", "unknown": 1}, 422),
+        ({"specs": ["999"]}, 404),
+        ({"specs": ["../x"]}, 400),
+    ],
+)
+def test_bad_context_requests(client, request_body, status):
+    response = client.post("/context", json=request_body)
+    assert response.status_code == status, response.text
+
+
+def test_context_includes_logged_events_as_history(writable):
+    client, _ = writable
+    event = {"spec": "2", "type": "session", "summary": "Moved refresh to a background task"}
+    assert client.post("/events", json=event, headers=AUTH).status_code == 201
+    body = client.post("/context", json={"specs": ["2"], "budget": 4000, "depth": 0}).json()
+    assert "Moved refresh to a background task" in body["rendered"]
+
+
+def test_dependencies_tokens_and_validation(client):
+    deps = client.get("/specs/3/dependencies").json()
+    assert "002-token-refresh" in str(deps)
+    assert client.get("/specs/999/dependencies").status_code == 404
+    tokens = client.get("/specs/1/tokens").json()
+    assert "README.md" in str(tokens)
+    report = client.get("/validate").json()
+    assert isinstance(report, dict)
+    assert client.get("/validate", params={"spec": "999"}).status_code == 404
+
+
+def test_a_status_callback_is_searchable_at_once(writable):
+    client, _ = writable
+    etag = client.get("/specs/3").headers["etag"]
+    before = client.get("/search", params={"q": "search page", "status": "complete"}).json()
+    assert "003-search-ui" not in {hit["spec"] for hit in before["results"]}
+    response = client.patch(
+        "/specs/3", json={"status": "complete"}, headers={**AUTH, "If-Match": etag}
+    )
+    assert response.status_code == 200
+    after = client.get("/search", params={"q": "search page", "status": "complete"}).json()
+    assert "003-search-ui" in {hit["spec"] for hit in after["results"]}
