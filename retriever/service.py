@@ -25,7 +25,7 @@ from ingest.frontmatter import PRIORITIES, STATUSES, canonical_priority, canonic
 from ingest.graph import SpecGraph
 from ingest.model import Spec
 from ingest.split import split_spec
-from ingest.store import Catalog, SpecStore
+from ingest.store import Catalog, SpecStore, content_hash
 from ingest.tokens import count_tokens as count_text_tokens
 from ingest.validate import (
     ValidationReport,
@@ -33,7 +33,7 @@ from ingest.validate import (
     find_stray_files,
     validate_catalog,
 )
-from ingest.writes import SpecWriter, WrittenSpec
+from ingest.writes import SpecWriter, WrittenSpec, catalog_with
 
 from .dependencies import dependency_report
 from .events import EventStore, merge_history, normalize_event
@@ -147,9 +147,36 @@ class SpecMemory:
     def _written(self, spec: WrittenSpec) -> WrittenSpec:
         """Make reads after a write see it at once (the catalog rescans, the index re-indexes)."""
         if spec.changes:
-            self.catalog(refresh=True)
+            self._refresh_catalog_after(spec)
             self._after_write(spec)
         return spec
+
+    def _refresh_catalog_after(self, spec: Spec) -> None:
+        """Swap the written spec into the cached catalog instead of rescanning every spec
+        (~0.4 s on 300 specs), but only when the disk shows no other change since the last scan
+        and the README still is what the write left; otherwise rescan everything."""
+        with self._lock:
+            catalog, before = self._catalog, self._fingerprint
+            now = self._disk_fingerprint()
+            others_unchanged = (
+                catalog is not None
+                and before is not None
+                and [e for e in before if e[0] != spec.dir_name]
+                == [e for e in now if e[0] != spec.dir_name]
+            )
+            duplicate = catalog is not None and any(
+                p.spec == spec.dir_name and p.reason.startswith("duplicate")
+                for p in catalog.problems
+            )
+            try:
+                current = content_hash(spec.readme.path.read_bytes())
+            except OSError:
+                current = None
+            if catalog is None or not others_unchanged or duplicate or current != spec.content_hash:
+                self.catalog(refresh=True)
+                return
+            self._catalog = catalog_with(catalog, spec)
+            self._fingerprint = now
 
     def create_spec(
         self,

@@ -285,3 +285,24 @@ def test_unparseable_edit_is_refused_before_writing(tmp_path):
     with pytest.raises(InvalidInput, match=r"001-odd/README\.md:3: cannot edit tags"):
         _memory(root).update_spec("1", add_tags=["x"])
     assert _readme(root, "001-odd") == before
+
+
+def _view(catalog):
+    return [s.summary() for s in catalog], sorted(str(p) for p in catalog.problems)
+
+
+def test_catalog_after_writes_matches_a_fresh_scan(tiny_specs):
+    memory = _memory(tiny_specs)
+    memory.catalog()
+    memory.update_spec("002", status="complete", add_tags=["x"])
+    memory.create_spec("Fourth", tags=["y"])
+    memory.split_spec("1", ["Decision"])
+    assert _view(memory.catalog()) == _view(memory.store.scan())
+    # another writer changes a different spec behind this memory's back: both writes are seen
+    other = _memory(tiny_specs)
+    other.update_spec("003", priority="high")
+    memory.update_spec("001", priority="low")
+    assert memory.get_spec("003").meta.priority == "high"
+    assert memory.get_spec("001").meta.priority == "low"
+    assert _view(memory.catalog()) == _view(memory.store.scan())
+    assert type(memory.get_spec("002")).__name__ == "Spec"  # listings never carry `changes`
