@@ -258,7 +258,10 @@ def _duplicate_number_problems(catalog: Catalog, only: str | None) -> Iterable[P
 
 
 def _cycle_problems(
-    catalog: Catalog, graph: SpecGraph, only: str | None, key_lines: Mapping[str, dict[str, int]]
+    catalog: Catalog,
+    graph: SpecGraph,
+    only: str | None,
+    key_lines: Callable[[Spec], dict[str, int]],
 ) -> Iterable[Problem]:
     for cycle in graph.cycles():
         if only is not None:
@@ -267,7 +270,7 @@ def _cycle_problems(
             pivot = cycle.index(only)
             cycle = cycle[pivot:] + cycle[:pivot]
         head = catalog.by_name[cycle[0]]
-        line = _dependency_line(catalog, head, cycle[1], key_lines.get(head.dir_name, {}))
+        line = _dependency_line(catalog, head, cycle[1], key_lines(head))
         shown = " -> ".join([*cycle, cycle[0]])
         yield _problem(
             "dependency-cycle", head.dir_name, str(head.readme.path), line, f"cycle: {shown}"
@@ -319,11 +322,17 @@ def validate_catalog(
     for load_problem in catalog.problems:
         if only is None or load_problem.spec == only:
             problems.append(_load_problem(load_problem))
-    key_lines = {spec.dir_name: frontmatter_key_lines(spec.readme.text) for spec in catalog}
+    known_lines: dict[str, dict[str, int]] = {}
+
+    def key_lines(spec: Spec) -> dict[str, int]:
+        if spec.dir_name not in known_lines:
+            known_lines[spec.dir_name] = frontmatter_key_lines(spec.readme.text)
+        return known_lines[spec.dir_name]
+
     for spec in catalog:
         if only is not None and spec.dir_name != only:
             continue
-        lines = key_lines[spec.dir_name]
+        lines = key_lines(spec)
         problems.extend(_frontmatter_problems(spec, lines))
         problems.extend(_link_problems(spec, catalog, lines))
         if threshold is not None:
