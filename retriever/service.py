@@ -270,6 +270,9 @@ class SpecMemory:
 
         With `ref`, only the problems of that spec (it may be one that failed to load).
         """
+        if not self.store.root.is_dir():
+            # An empty report would read as "all fine" for a mistyped --specs-dir.
+            raise InvalidInput(f"specs dir {self.store.root} does not exist")
         catalog = self.catalog()
         only = catalog.resolve_name(ref) if ref is not None else None
         encoding = self.settings.encoding

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ingest.graph import SpecGraph
 from ingest.store import SpecStore
@@ -205,3 +208,64 @@ def test_corpus_reports_duplicates_cycles_and_dangling(corpus_specs: Path):
     assert len(dangling) == 37
     assert all(p.line is not None and p.path.endswith("README.md") for p in dangling)
     assert report.failed()
+
+
+def test_missing_readme_and_broken_sub_spec_are_named(tiny_specs: Path):
+    (tiny_specs / "005-empty-dir").mkdir()
+    (tiny_specs / "003-search-ui" / "NOTES.md").write_bytes(b"# Notes\n\x00\x00")
+    codes = _codes(_report(tiny_specs))
+    (missing,) = codes["readme-missing"]
+    assert (missing.spec, missing.path) == (
+        "005-empty-dir",
+        str(tiny_specs / "005-empty-dir" / "README.md"),
+    )
+    (binary,) = codes["file-binary"]
+    assert (binary.spec, Path(binary.path).name) == ("003-search-ui", "NOTES.md")
+
+
+def test_validate_refuses_a_specs_dir_that_does_not_exist(tmp_path: Path):
+    from ingest.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="does not exist"):
+        SpecMemory(tmp_path / "nope", tmp_path / "data").validate()
+
+
+_readme_bytes = st.one_of(
+    st.binary(max_size=120),
+    st.lists(
+        st.sampled_from(
+            [
+                "---\n",
+                "status: draft\n",
+                "status: [x\n",
+                "depends_on: ['1', 999]\n",
+                "parent: 002-b\n",
+                "related: ../x\n",
+                "created: 2025-13-45\n",
+                "a: &a [1]\nb: *a\n",
+                "# Title\n",
+                "## Part\n",
+                "```\n",
+                "\ufeff",
+                "text\n",
+            ]
+        ),
+        max_size=10,
+    ).map(lambda parts: "".join(parts).encode()),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_readme_bytes, min_size=1, max_size=3))
+def test_scan_and_validate_never_raise_on_arbitrary_readmes(readmes: list[bytes]):
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "specs"
+        for index, data in enumerate(readmes, start=1):
+            (root / f"{index:03d}-s").mkdir(parents=True)
+            (root / f"{index:03d}-s" / "README.md").write_bytes(data)
+        catalog = SpecStore(root).scan()
+        assert len(catalog.specs) + len(catalog.broken) == len(readmes)
+        report = validate_catalog(
+            catalog, token_counts=file_token_counts(catalog, len), threshold=50
+        )
+        assert all(p.code in CODES and p.path for p in report.problems)
