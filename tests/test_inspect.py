@@ -193,3 +193,12 @@ def test_tokens_refuses_files_outside_the_specs_dir(tiny_specs: Path, tmp_path: 
 def test_tokens_missing_file_and_spec(tiny_specs: Path):
     assert "no file" in run(tiny_specs, "tokens", "001-auth-design/NOPE.md").output
     assert "no spec" in run(tiny_specs, "tokens", "77").output
+
+
+def test_list_filters_accept_aliases_and_refuse_unknown_values(tiny_specs: Path):
+    data = json.loads(run(tiny_specs, "list", "--status", "in_progress", "-o", "json").output)
+    assert [s["spec"] for s in data["specs"]] == ["002-token-refresh"]
+    data = json.loads(run(tiny_specs, "list", "--priority", "MED", "-o", "json").output)
+    assert [s["spec"] for s in data["specs"]] == ["002-token-refresh"]
+    bad = run(tiny_specs, "list", "--status", "someday")
+    assert bad.exit_code == 1 and "unknown status 'someday'" in bad.output
