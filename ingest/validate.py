@@ -174,8 +174,9 @@ def _reference_line(text: str, key_lines: Mapping[str, int], key: str, raw: str)
     later = [line for line in key_lines.values() if line > start]
     end = min(later) if later else split_document(text).fm_last_line + 1
     file_lines = text.splitlines()
-    for number in range(start, min(end, len(file_lines) + 1)):
-        if raw in file_lines[number - 1]:
+    for number in range(start + 1, min(end, len(file_lines) + 1)):
+        item = file_lines[number - 1].strip()
+        if item.startswith("-") and item[1:].strip().strip("'\"") == raw:
             return number
     return start
 

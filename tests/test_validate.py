@@ -269,3 +269,12 @@ def test_scan_and_validate_never_raise_on_arbitrary_readmes(readmes: list[bytes]
             catalog, token_counts=file_token_counts(catalog, len), threshold=50
         )
         assert all(p.code in CODES and p.path for p in report.problems)
+
+
+def test_reference_lines_match_whole_items_not_substrings(tmp_path: Path):
+    write_spec(tmp_path, "012-x", "---\nstatus: draft\n---\n# X\n")
+    write_spec(
+        tmp_path, "013-y", "---\nstatus: draft\ndepends_on:\n  - '12'\n  - \"2\"\n---\n# Y\n"
+    )
+    (dangling,) = _codes(_report(tmp_path))["reference-dangling"]
+    assert (dangling.line, dangling.message) == (5, "depends_on '2' names no spec")
