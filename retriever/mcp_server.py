@@ -83,14 +83,40 @@ def _tool_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def compact_result(data: dict[str, Any]) -> CallToolResult:
+def compact_result(data: dict[str, Any] | CallToolResult) -> CallToolResult:
     """The result as structured content plus one compact JSON text block.
 
     The SDK's default text block is the same JSON indented by two spaces, which costs the agent
     roughly a third more tokens for nothing.
     """
+    if isinstance(data, CallToolResult):
+        return data
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
+
+
+AGENT_ITEM_FIELDS = ("spec", "title", "status", "kind", "resolution", "reason", "tokens")
+
+
+def bundle_for_agent(bundle: dict[str, Any]) -> CallToolResult:
+    """The bundle's text once, as markdown, then a compact index of what is in it and why.
+
+    The full bundle carries every item's text twice (in `rendered` and in each item) plus section
+    lists and absolute paths: at a 20,000-token budget that was a 48,000-token result, past the
+    ~25,000-token tool-result limit. This shape is the budget plus about 5%.
+    """
+    items = [
+        {key: item[key] for key in AGENT_ITEM_FIELDS if key in item}
+        for item in bundle.get("items", [])
+    ]
+    index = {key: bundle.get(key) for key in ("query", "seeds", "budget", "tokens", "notes")}
+    index["items"] = items
+    rendered = bundle.get("rendered") or ""
+    compact = json.dumps(index, ensure_ascii=False, separators=(",", ":"), default=str)
+    return CallToolResult(
+        content=[TextContent(type="text", text=rendered), TextContent(type="text", text=compact)],
+        structured_content={**index, "rendered": rendered},
+    )
 
 
 def cap_lists(data: Any, limit: int = MAX_LIST_ITEMS) -> Any:
@@ -186,8 +212,8 @@ def _register_read_tools(server: MCPServer, memory: SpecMemory) -> None:
         recent history, packed to fit `budget` tokens, each item with why it was included."""
         if not (query and query.strip()) and not specs:
             raise ToolError("[invalid_input] give a query, spec ids, or both")
-        bundle = memory.context(query, specs=specs or (), budget=budget, depth=depth)
-        return jsonable(bundle)
+        bundle = jsonable(memory.context(query, specs=specs or (), budget=budget, depth=depth))
+        return bundle_for_agent(bundle)  # type: ignore[return-value]  # already a tool result
 
     @server.tool(annotations=READ_ONLY)
     @_tool_errors

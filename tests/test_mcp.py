@@ -195,7 +195,11 @@ def test_write_and_index_tools(memory):
     assert indexed and hits["results"]
     bundle = run(scenario, "get_context", {"query": "token refresh", "budget": 1000})
     skip_if_not_built(bundle)
-    assert structured(bundle)
+    index = structured(bundle)
+    assert 0 < index["tokens"] <= 1000 and index["items"]
+    # The text comes once, as markdown; the items say what is in it and why, without the text.
+    assert bundle.content[0].text == index["rendered"]
+    assert all("text" not in item and "reason" in item for item in index["items"])
 
 
 def _try_ingest(memory: SpecMemory) -> bool:
