@@ -347,8 +347,39 @@ class SpecMemory:
         priority: Sequence[str] | str | None = None,
         mode: str = "hybrid",
     ) -> list[Any]:
-        """Spec-level SearchHits, best first."""
-        raise NotImplementedError
+        """Spec-level SearchHits (retriever.search), best first: one per spec, with its score,
+        the score's components and the best-matching section as a snippet.
+
+        `mode` is "hybrid" (BM25 and embeddings fused), "lexical" (no model is loaded) or
+        "dense". Filters (status, all of `tags`, priority) apply inside retrieval, so a filtered
+        query still returns up to `limit` matching specs. Needs an index: run `ingest` first.
+        """
+        from .search import search_index
+
+        statuses = _canonical_set(status, canonical_status, STATUSES, "status")
+        priorities = _canonical_set(priority, canonical_priority, PRIORITIES, "priority")
+        embedder = self._index_embedder()
+        index = self._warm_index(embedder, need_vectors=mode != "lexical")
+        return search_index(
+            index,
+            query,
+            embed_query=embedder.embed_query if mode != "lexical" else None,
+            limit=limit,
+            status=sorted(statuses),
+            tags=sorted(_as_set(tags)),
+            priority=sorted(priorities),
+            mode=mode,
+        )
+
+    def _warm_index(self, embedder: Any, *, need_vectors: bool = True) -> Any:
+        """The in-memory copy of the index (retriever.warm_loader), reloaded when it changes."""
+        from .warm_loader import WarmIndexLoader
+
+        with self._lock:
+            loader = getattr(self, "_warm_loader", None)
+            if loader is None:
+                loader = self._warm_loader = WarmIndexLoader(self.settings)
+        return loader.current(embedder, need_vectors=need_vectors)
 
     def context(
         self,
@@ -395,7 +426,16 @@ class SpecMemory:
         mode: str = "hybrid",
         details: bool = False,
     ) -> dict[str, Any]:
-        raise NotImplementedError
+        """Spec-level recall@1/5/10 (and @k) and MRR@10 of `search` over labelled queries
+        `{"query", "relevant": [spec refs]}` (retriever.evaluate); refs resolve strictly and an
+        unknown or ambiguous one is reported under "problems". `details` adds each query's rank
+        and top results."""
+        from .evaluate import evaluate_queries
+
+        def ranked(query: str, limit: int) -> list[str]:
+            return [hit.spec for hit in self.search(query, limit=limit, mode=mode)]
+
+        return evaluate_queries(queries, ranked, self.catalog(), k=k, details=details)
 
     # -- activity events (retriever.events) ------------------------------------------------------
 

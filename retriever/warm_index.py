@@ -147,31 +147,32 @@ def build_warm_index(
     vectors: np.ndarray | None,
     catalog: Any = None,
     generation: object = None,
+    spec_records: Mapping[str, Any] | None = None,
 ) -> WarmIndex:
     """A WarmIndex from indexed chunks (ingest Chunks or records with the same fields).
 
-    Status, priority, tags and title come from the chunks, i.e. as indexed, so filters agree with
-    the text that was ranked; parent and depends_on come from `catalog` when given.
+    Spec metadata comes from `spec_records` (the index's own spec table) when given, else from the
+    chunks: either way as indexed, so filters agree with the text that was ranked. Parent and
+    depends_on are resolved to dir names through `catalog` when given.
     """
     specs: dict[str, SpecInfo] = {}
     for chunk in chunks:
         if chunk.spec in specs:
             continue
-        parent, depends = None, ()
-        spec = catalog.by_name.get(chunk.spec) if catalog is not None else None
-        if spec is not None:
-            parent = catalog.try_resolve(spec.meta.parent) if spec.meta.parent else None
-            depends = tuple(name for name in map(catalog.try_resolve, spec.meta.depends_on) if name)
+        source = (spec_records or {}).get(chunk.spec, chunk)
+        parent = getattr(source, "parent", None)
+        depends = tuple(getattr(source, "depends_on", ()) or ())
+        if catalog is not None:
+            parent = catalog.try_resolve(parent) if parent else None
+            depends = tuple(name for name in map(catalog.try_resolve, depends) if name)
         specs[chunk.spec] = SpecInfo(
             name=chunk.spec,
-            title=getattr(chunk, "title", "") or "",
-            status=getattr(chunk, "status", None),
-            priority=getattr(chunk, "priority", None),
-            tags=tuple(getattr(chunk, "tags", ()) or ()),
+            title=getattr(source, "title", "") or "",
+            status=getattr(source, "status", None),
+            priority=getattr(source, "priority", None),
+            tags=tuple(getattr(source, "tags", ()) or ()),
             parent=parent,
             depends_on=depends,
         )
-    records = [
-        chunk if isinstance(chunk, ChunkRecord) else ChunkRecord.of(chunk) for chunk in chunks
-    ]
+    records = [c if isinstance(c, ChunkRecord) else ChunkRecord.of(c) for c in chunks]
     return WarmIndex(records, vectors, specs, generation)
