@@ -168,3 +168,13 @@ def test_a_status_callback_is_searchable_at_once(writable):
     assert response.status_code == 200
     after = client.get("/search", params={"q": "search page", "status": "complete"}).json()
     assert "003-search-ui" in {hit["spec"] for hit in after["results"]}
+
+
+def test_search_before_any_ingest_is_409_no_index(tmp_path):
+    for name, text in SPECS.items():
+        write_spec(tmp_path / "specs", name, text)
+    memory = SpecMemory(tmp_path / "specs", tmp_path / "data", embedder=FakeEmbedder())
+    with TestClient(create_app(memory, token=TOKEN, mount_mcp=False)) as client:
+        response = built(client.get("/search", params={"q": "tokens"}))
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "no_index"

@@ -54,7 +54,14 @@ _HTTP_CODES = {
 }
 
 
+# Errors other modules define as subclasses, whose class the table above would misjudge: a search
+# before any ingest is a valid request the server cannot answer yet, not a bad one.
+_STATUS_BY_CODE = {"no_index": 409}
+
+
 def status_for(err: SpecmemError) -> int:
+    if err.code in _STATUS_BY_CODE:
+        return _STATUS_BY_CODE[err.code]
     for cls, status in _STATUS:
         if isinstance(err, cls):
             return status
