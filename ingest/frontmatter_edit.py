@@ -30,7 +30,14 @@ BOM = b"\xef\xbb\xbf"
 _KEY_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.-]*)[ \t]*:(?=[ \t]|$)(.*)$")
 _ITEM_LINE = re.compile(r"^([ \t]*)-([ \t]+|$)(.*)$")
 _PLAIN_SAFE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./+-]*$")
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _LINES = re.compile(r"[^\n]*\n|[^\n]+\Z")
+
+
+def _load(text: str) -> object:
+    # One scalar at a time, never an alias (a lone `*x` fails as undefined): the C loader is safe
+    # here and ~10x faster than the pure-Python one, which the corpus round trip feels.
+    return yaml.load(text, Loader=_LOADER)
 
 
 def render_scalar(value: str, quote: str | None = None, plain: bool = False) -> str:
@@ -46,7 +53,7 @@ def _reads_back_as_text(value: str) -> bool:
     if not _PLAIN_SAFE.match(value):
         return False
     try:
-        return yaml.safe_load(value) == value
+        return _load(value) == value
     except yaml.YAMLError:
         return False
 
@@ -57,7 +64,7 @@ def _quote_of(value: str) -> str | None:
 
 def _unquote(value: str) -> str:
     try:
-        loaded = yaml.safe_load(value) if value else None
+        loaded = _load(value) if value else None
     except yaml.YAMLError:
         return value.strip("'\"")
     return _normalized_text(loaded) or ""

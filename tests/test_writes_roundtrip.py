@@ -37,46 +37,50 @@ def writer_and_catalog(corpus_copy: Path, tmp_path: Path, monkeypatch: pytest.Mo
     return writer, store.scan()
 
 
-def test_add_then_remove_a_tag_restores_every_corpus_readme(writer_and_catalog):
+def test_updates_on_every_corpus_readme_change_only_what_they_must(writer_and_catalog):
     writer, catalog = writer_and_catalog
     assert len(catalog) > 250
     for spec in catalog:
         original = spec.readme.path.read_bytes()
-        added = writer.update(catalog, spec.dir_name, add_tags=[PROBE_TAG])
-        assert PROBE_TAG in added.meta.tags, spec.dir_name
-        assert added.meta.tags[: len(spec.meta.tags)] == spec.meta.tags, spec.dir_name
-        removed, new_lines = _changed_lines(original, spec.readme.path.read_bytes())
-        # a tag is one new line (block lists, new keys) or one rewritten line (flow, comma)
-        assert len(new_lines) <= 2 and len(removed) <= 1, (spec.dir_name, removed, new_lines)
-        writer.update(catalog, spec.dir_name, remove_tags=[PROBE_TAG])
-        assert spec.readme.path.read_bytes() == original, spec.dir_name
+        _add_then_remove_tag_restores_bytes(writer, catalog, spec, original)
+        _status_change_touches_only_status_and_appends_history(writer, catalog, spec, original)
 
 
-def test_status_change_touches_only_status_and_appends_history(writer_and_catalog):
-    writer, catalog = writer_and_catalog
-    for spec in catalog:
-        original = spec.readme.path.read_bytes()
-        target = "draft" if spec.meta.status != "draft" else "planned"
-        written = writer.update(catalog, spec.dir_name, status=target)
-        after = spec.readme.path.read_bytes()
-        removed, added = _changed_lines(original, after)
-        # only the status line and (when present) the old updated_at line may go
-        assert all(line.startswith(("status:", "updated_at:")) for line in removed), (
-            spec.dir_name,
-            removed,
-        )
-        assert sum(line.startswith("status:") for line in added) == 1
-        assert written.meta.status == target
-        assert written.meta.transitions[-1] == {"status": target, "at": FIXED_NOW}
-        assert written.meta.transitions[:-1] == spec.meta.transitions
-        assert written.meta.updated_at == FIXED_NOW
-        # everything but those keys reads back exactly as before
-        before_raw = parse_yaml(split_document(original.decode("utf-8")).yaml_text or "", "x")
-        after_raw = parse_yaml(split_document(after.decode("utf-8")).yaml_text or "", "x")
-        for key in set(before_raw) - {"status", "updated_at", "transitions"}:
-            assert after_raw[key] == before_raw[key], (spec.dir_name, key)
-        assert written.body == spec.body
-        before_problems = normalize_frontmatter(before_raw).problems
-        assert normalize_frontmatter(after_raw).problems == [
-            p for p in before_problems if p[0] != "status"
-        ]
+def _add_then_remove_tag_restores_bytes(writer, catalog, spec, original: bytes) -> None:
+    added = writer.update(catalog, spec.dir_name, add_tags=[PROBE_TAG])
+    assert PROBE_TAG in added.meta.tags, spec.dir_name
+    assert added.meta.tags[: len(spec.meta.tags)] == spec.meta.tags, spec.dir_name
+    removed, new_lines = _changed_lines(original, spec.readme.path.read_bytes())
+    # a tag is one new line (block lists, new keys) or one rewritten line (flow, comma)
+    assert len(new_lines) <= 2 and len(removed) <= 1, (spec.dir_name, removed, new_lines)
+    writer.update(catalog, spec.dir_name, remove_tags=[PROBE_TAG])
+    assert spec.readme.path.read_bytes() == original, spec.dir_name
+
+
+def _status_change_touches_only_status_and_appends_history(
+    writer, catalog, spec, original: bytes
+) -> None:
+    target = "draft" if spec.meta.status != "draft" else "planned"
+    written = writer.update(catalog, spec.dir_name, status=target)
+    after = spec.readme.path.read_bytes()
+    removed, added = _changed_lines(original, after)
+    # only the status line and (when present) the old updated_at line may go
+    assert all(line.startswith(("status:", "updated_at:")) for line in removed), (
+        spec.dir_name,
+        removed,
+    )
+    assert sum(line.startswith("status:") for line in added) == 1
+    assert written.meta.status == target
+    assert written.meta.transitions[-1] == {"status": target, "at": FIXED_NOW}
+    assert written.meta.transitions[:-1] == spec.meta.transitions
+    assert written.meta.updated_at == FIXED_NOW
+    # everything but those keys reads back exactly as before
+    before_raw = parse_yaml(split_document(original.decode("utf-8")).yaml_text or "", "x")
+    after_raw = parse_yaml(split_document(after.decode("utf-8")).yaml_text or "", "x")
+    for key in set(before_raw) - {"status", "updated_at", "transitions"}:
+        assert after_raw[key] == before_raw[key], (spec.dir_name, key)
+    assert written.body == spec.body
+    before_problems = normalize_frontmatter(before_raw).problems
+    assert normalize_frontmatter(after_raw).problems == [
+        p for p in before_problems if p[0] != "status"
+    ]
