@@ -49,7 +49,7 @@ def create_app(
     need it (for non-loopback binds). `trusted_hosts` restricts the Host header, which stops DNS
     rebinding from a browser when serving on loopback.
     """
-    memory = memory or SpecMemory()
+    memory = memory if memory is not None else SpecMemory()
     policy = AccessPolicy(token if token is not None else memory.settings.api_token, protect_reads)
     mcp_server = None
     if mount_mcp:
