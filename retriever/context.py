@@ -61,10 +61,12 @@ DECISION_MIN_SHARE = 0.3  # of the best section score: weaker decision matches s
 # sections carry the substance; history is a short, useful tail. Decisions elsewhere are valued
 # below the seeds' own sections of the same relevance.
 SUMMARY_VALUE = 0.1
+SEED_SUMMARY_VALUE = 1.0  # a seed always gets at least its summary before anything else
 SECTIONS_VALUE = 0.8
 HISTORY_VALUE = 0.05
 DECISION_VALUE = 1.0
 DECISION_RELEVANCE = 0.6
+TITLE_QUERY_DISCOUNT = 0.5  # with no query, decisions match only the named specs' titles
 # How much a section is worth to a reader with no query, by what it records.
 KIND_WEIGHT = {
     "overview": 1.0,
@@ -184,6 +186,11 @@ class _Piece:
     role: str  # "summary", "section", "history" or "decision"
     text: str
     section: Section | None = None
+    # A summary's header without its first sentence, used once the section that holds the
+    # sentence is in the bundle too (it would say the same thing twice), and that section's key.
+    short_text: str | None = None
+    shortened_by: str | None = None
+    frees: int = 0  # tokens taking this piece removes elsewhere (the sentence's section)
 
 
 @dataclass
@@ -255,6 +262,8 @@ def build_context(
         min_share=DECISION_MIN_SHARE,
     ):
         relevance = DECISION_RELEVANCE * found.score / best
+        if query is None:
+            relevance *= TITLE_QUERY_DISCOUNT
         reason = f"decision relevant to {about} ({found.score / best:.2f})"
         owner = _Owner(catalog.get(found.section.spec), relevance, reason, "decision")
         owners.append(owner)
@@ -328,13 +337,18 @@ def _spec_steps(
 ) -> list[Step]:
     spec, relevance = owner.spec, owner.relevance
     prefix = f"{position:03d}"
-    header = spec_header(spec.dir_name, spec.title, spec.meta.status, owner.reason, "")
+    short = spec_header(spec.dir_name, spec.title, spec.meta.status, owner.reason, "")
     summary = first_sentence(spec)
-    if summary:
-        header = spec_header(spec.dir_name, spec.title, spec.meta.status, owner.reason, summary)
+    header = spec_header(
+        spec.dir_name, spec.title, spec.meta.status, owner.reason, summary.sentence
+    )
     summary_key = f"{prefix}:0summary"
-    owner.pieces.append(_Piece(summary_key, position, "summary", header))
-    steps = [Step(summary_key, _count_short(header) + 1, SUMMARY_VALUE * relevance)]
+    header_tokens = _count_short(header)
+    sentence_tokens = header_tokens - _count_short(short)
+    sentence_key = f"{prefix}:1s{summary.section:04d}" if summary.section is not None else None
+    owner.pieces.append(_Piece(summary_key, position, "summary", header, None, short, sentence_key))
+    summary_value = SEED_SUMMARY_VALUE if owner.kind == "seed" else SUMMARY_VALUE
+    steps = [Step(summary_key, header_tokens + 1, summary_value * relevance)]
     sections = spec_sections(spec)
     shares = _section_shares(
         sections,
@@ -343,11 +357,13 @@ def _spec_steps(
     )
     for section, share in zip(sections, shares, strict=True):
         key = f"{prefix}:1s{section.order:04d}"
-        owner.pieces.append(_Piece(key, position, "section", section.text, section))
+        # The section that holds the summary's sentence costs that much less: the header drops it.
+        saved = sentence_tokens if key == sentence_key else 0
+        owner.pieces.append(_Piece(key, position, "section", section.text, section, frees=saved))
         steps.append(
             Step(
                 key,
-                section.tokens + 1,
+                max(section.tokens + 1 - saved, 1),
                 SECTIONS_VALUE * relevance * share,
                 requires=summary_key,
                 divisible=True,
@@ -412,6 +428,9 @@ def _decision_step(position: int, owner: _Owner, section: Section) -> Step:
     )
 
 
+TOP_UP_ROUNDS = 3
+
+
 def _fit(
     title: str,
     owners: list[_Owner],
@@ -421,22 +440,16 @@ def _fit(
     min_cut: int,
 ) -> tuple[list[ContextItem], str, int]:
     """Render the chosen pieces; while the measured string is over budget, cut or drop the
-    least valuable piece (cut pieces first) and measure again."""
+    least valuable piece (cut pieces first) and measure again. Then give what the estimates
+    left unused (cutting at a sentence end, joins that merge) back to a cut piece."""
     while True:
-        groups = _picked(owners, chosen)
-        texts = [_owner_text(picked, chosen) for _, picked in groups]
-        rendered = join_blocks([title, *(text for text, _ in texts)])
-        tokens = count_tokens(rendered)
-        if tokens <= budget:
-            items = [
-                _item(owner, picked, text, cuts)
-                for (owner, picked), (text, cuts) in zip(groups, texts, strict=True)
-            ]
-            return items, rendered, tokens
+        rendering = _render(title, owners, chosen)
+        if rendering.tokens <= budget:
+            break
         if not chosen:
-            rendered = fit_text_hard(title, budget)
-            return [], rendered, count_tokens(rendered)
-        over = tokens - budget
+            text = fit_text_hard(title, budget)
+            return [], text, count_tokens(text)
+        over = rendering.tokens - budget
         victim = min(
             (key for key in chosen if not _is_required(key, chosen, steps)),
             key=lambda key: (chosen[key] is None, steps[key].density, key),
@@ -447,6 +460,42 @@ def _fit(
             chosen[victim] = room
         else:
             del chosen[victim]
+    for _ in range(TOP_UP_ROUNDS):
+        cut = [key for key, limit in chosen.items() if limit is not None]
+        gap = budget - rendering.tokens
+        if not cut or gap < 2:
+            break
+        key = max(cut, key=lambda k: (steps[k].density, k))
+        before = chosen[key]
+        grown = (before or 0) + gap
+        chosen[key] = None if grown >= steps[key].tokens else grown
+        attempt = _render(title, owners, chosen)
+        if attempt.tokens > budget:
+            chosen[key] = before
+            break
+        rendering = attempt
+    return rendering.items(), rendering.text, rendering.tokens
+
+
+@dataclass
+class _Rendering:
+    groups: list[tuple[_Owner, list[_Piece]]]
+    texts: list[tuple[str, list[bool]]]
+    text: str
+    tokens: int
+
+    def items(self) -> list[ContextItem]:
+        return [
+            _item(owner, picked, text, cuts)
+            for (owner, picked), (text, cuts) in zip(self.groups, self.texts, strict=True)
+        ]
+
+
+def _render(title: str, owners: list[_Owner], chosen: Mapping[str, int | None]) -> _Rendering:
+    groups = _picked(owners, chosen)
+    texts = [_owner_text(picked, chosen) for _, picked in groups]
+    text = join_blocks([title, *(item_text for item_text, _ in texts)])
+    return _Rendering(groups, texts, text, count_tokens(text))
 
 
 def _is_required(key: str, chosen: Mapping[str, int | None], steps: Mapping[str, Step]) -> bool:
@@ -466,7 +515,9 @@ def _owner_text(picked: list[_Piece], chosen: Mapping[str, int | None]) -> tuple
     blocks, cut_sections = [], []
     for piece in picked:
         limit = chosen[piece.key]
-        text = piece.text if limit is None else fit_text(piece.text, limit - 1)
+        text = piece.text if limit is None else fit_text(piece.text, limit - 1 + piece.frees)
+        if piece.shortened_by is not None and piece.shortened_by in chosen:
+            text = piece.short_text or text
         blocks.append(text)
         if piece.section is not None:
             cut_sections.append(text != piece.text)

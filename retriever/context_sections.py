@@ -19,7 +19,7 @@ from ingest.model import Spec
 from ingest.sections import parse_blocks, split_lines
 from ingest.tokens import count_tokens
 
-__all__ = ["PREAMBLE", "Section", "first_sentence", "spec_sections"]
+__all__ = ["PREAMBLE", "Section", "Summary", "first_sentence", "spec_sections"]
 
 PREAMBLE = "(preamble)"
 MAX_SECTION_CACHE = 8192
@@ -55,13 +55,19 @@ def spec_sections(spec: Spec) -> tuple[Section, ...]:
     return _memo(_SECTIONS, spec, lambda: tuple(_parse_spec(spec)))
 
 
-def first_sentence(spec: Spec, max_chars: int = 240) -> str:
-    """The spec's opening sentence in plain words, for its one-line summary."""
+@dataclass(frozen=True)
+class Summary:
+    sentence: str  # "" when the spec has no prose to open with
+    section: int | None  # `order` of the section the sentence comes from
+
+
+def first_sentence(spec: Spec, max_chars: int = 240) -> Summary:
+    """The spec's opening sentence in plain words, for its one-line summary, and where it is."""
     return _memo(_FIRST_SENTENCES, spec, lambda: _first_sentence(spec, max_chars))
 
 
 _SECTIONS: dict[tuple, tuple[Section, ...]] = {}
-_FIRST_SENTENCES: dict[tuple, str] = {}
+_FIRST_SENTENCES: dict[tuple, Summary] = {}
 
 
 def _memo(store: dict[tuple, Any], spec: Spec, compute: Callable[[], Any]) -> Any:
@@ -132,7 +138,7 @@ def _file_sections(body: str) -> list[tuple[str, str, int, int, str]]:
     return out
 
 
-def _first_sentence(spec: Spec, max_chars: int) -> str:
+def _first_sentence(spec: Spec, max_chars: int) -> Summary:
     for section in spec_sections(spec):
         if section.file != "README.md" or section.kind not in ("overview", "other"):
             continue
@@ -147,5 +153,5 @@ def _first_sentence(spec: Spec, max_chars: int) -> str:
             if len(sentence) > max_chars:
                 sentence = sentence[: max_chars - 1].rsplit(" ", 1)[0] + "…"
             if sentence:
-                return sentence
-    return ""
+                return Summary(sentence, section.order)
+    return Summary("", None)

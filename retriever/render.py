@@ -31,8 +31,8 @@ MAX_TITLE_TOKENS = 40
 MAX_HISTORY_LINES = 5
 MAX_SUMMARY_CHARS = 200
 # Cut back to a line or sentence end when that keeps at least this share of what fits: a whole
-# sentence reads better than one cut mid-word, but not at the price of half the text.
-KEEP_SHARE_AT_BOUNDARY = 0.7
+# sentence reads better than one cut mid-word, but not at the price of the budget filled.
+KEEP_SHARE_AT_BOUNDARY = 0.92
 _BOUNDARY = re.compile(r"(?:\n|[.!?;:](?=\s))")
 
 

@@ -142,3 +142,18 @@ def test_cycles_do_not_loop(corpus_catalog):
     names = [item.spec for item in bundle.items]
     assert len(names) == len(set(names))
     assert bundle.tokens <= 8000
+
+
+def test_named_specs_come_before_anything_else_at_small_budgets(corpus_catalog):
+    named = ["107-ui-ux-refinements", "293-headless-vte-state-machine"]
+    bundle = build_context(corpus_catalog, specs=named, budget=149, depth=3)
+    assert [item.spec for item in bundle.items[:1]] == ["107-ui-ux-refinements"]
+    assert all(item.kind == "seed" for item in bundle.items)
+
+
+def test_a_summary_sentence_is_not_repeated_when_its_section_is_in(corpus_catalog):
+    bundle = build_context(corpus_catalog, specs=["080"], budget=32_000, depth=0)
+    item = bundle.items[0]
+    assert item.resolution == "full"
+    opening = "has grown to 1,302 lines"
+    assert item.text.count(opening) == 1
