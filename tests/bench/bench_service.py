@@ -58,7 +58,7 @@ def _http(report: dict, memory: SpecMemory) -> None:
             )
             response.raise_for_status()
 
-        # Each write rescans the whole catalog today (~300 specs): that dominates this number.
+        # A GET for the ETag, then the PATCH: the round trip an orchestrator makes per callback.
         report["read_then_patch_status_304_specs"] = _timed(patch, 20)
         event = {"spec": "045", "type": "note", "summary": "bench event about dashboards"}
         report["post_event"] = _timed(lambda: client.post("/events", json=event, headers=AUTH), 100)
