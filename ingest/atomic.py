@@ -19,7 +19,14 @@ from filelock import FileLock, Timeout
 from .errors import BackendUnavailable, UnsafeReference
 from .store import check_reference
 
-__all__ = ["LOCK_TIMEOUT_SECONDS", "atomic_write", "named_lock", "spec_lock"]
+__all__ = [
+    "CREATE_LOCK",
+    "GRAPH_LOCK",
+    "LOCK_TIMEOUT_SECONDS",
+    "atomic_write",
+    "named_lock",
+    "spec_lock",
+]
 
 LOCK_TIMEOUT_SECONDS = 30.0
 # Names of locks that are not one spec's: they cannot collide with a spec dir (which starts with

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from .errors import InvalidInput
+from .errors import InvalidInput, SpecParseError
 
 # the one place values are normalized; list items must compare the way the reader sees them
 from .frontmatter import _text as _normalized_text
@@ -135,7 +135,10 @@ class EditableDocument:
     @classmethod
     def parse(cls, data: bytes, path: str) -> EditableDocument:
         bom = data.startswith(BOM)
-        text = data[len(BOM) :].decode("utf-8") if bom else data.decode("utf-8")
+        try:
+            text = data[len(BOM) :].decode("utf-8") if bom else data.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise SpecParseError(path, f"not valid UTF-8 (byte {err.start})") from None
         raw = _LINES.findall(text)
         newline = "\r\n" if raw and raw[0].endswith("\r\n") else "\n"
         if raw and raw[0].rstrip("\r\n").rstrip() == "---":

@@ -54,3 +54,20 @@ def test_eight_processes_lose_no_transition(tiny_specs: Path, tmp_path: Path):
     stamps = [t["at"] for t in meta.transitions]
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
     assert sorted(p.name for p in readme.parent.iterdir()) == ["DESIGN.md", "README.md"]
+
+
+def test_concurrent_creates_get_distinct_numbers(tiny_specs: Path, tmp_path: Path):
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["retriever.cli"])
+    common = ["--specs-dir", str(tiny_specs), "--data-dir", str(tmp_path / "data"), "create"]
+    workers = [
+        context.Process(target=_run_cli, args=([*common, f"Parallel {i}"],)) for i in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+        assert worker.exitcode == 0
+    created = sorted(p.name for p in tiny_specs.iterdir() if "parallel" in p.name)
+    assert [name[:3] for name in created] == ["004", "005", "006", "007"]
+    assert sorted(name[4:] for name in created) == [f"parallel-{i}" for i in range(4)]
