@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from ..http.security import LOOPBACK_HOSTS, is_loopback
 from . import cli, memory_of
 
 DEFAULT_PORT = 8765
@@ -28,9 +27,11 @@ def serve_command(ctx: click.Context, host: str, port: int, max_body_bytes: int)
     On a non-loopback address every request needs the token and the server will not start
     without one.
     """
+    # Imported here: FastAPI and uvicorn cost every other `specmem` command ~2 s of start-up.
     import uvicorn
 
     from ..http import create_app
+    from ..http.security import LOOPBACK_HOSTS, is_loopback
 
     memory = memory_of(ctx)
     loopback = is_loopback(host)
