@@ -82,11 +82,13 @@ def _split_value(rest: str) -> tuple[str, str, str]:
         if quote:
             if char == "\\" and quote == '"':
                 index += 1
+            elif char == "'" == quote and stripped[index + 1 : index + 2] == "'":
+                index += 1  # '' is an escaped quote inside a single-quoted scalar
             elif char == quote:
                 quote = None
         elif char in "'\"" and (index == 0 or stripped[index - 1] in " \t[,"):
             quote = char
-        elif char == "#" and index > 0 and stripped[index - 1] in " \t":
+        elif char == "#" and (stripped[index - 1] in " \t" if index else bool(lead)):
             end = index
             break
         index += 1
@@ -232,6 +234,8 @@ class EditableDocument:
             return
         prefix, lead, old, trailing = self._key_value(span)
         rendered = render_scalar(value, _quote_of(old), plain=plain)
+        if not old and trailing:
+            trailing = " " + trailing  # `key:  # comment` keeps its comment after the value
         replacement = self._line(f"{prefix}{lead or ' '}{rendered}{trailing}")
         self.lines[span.start : span.end] = [replacement]
 

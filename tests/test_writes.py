@@ -306,3 +306,16 @@ def test_catalog_after_writes_matches_a_fresh_scan(tiny_specs):
     assert memory.get_spec("001").meta.priority == "low"
     assert _view(memory.catalog()) == _view(memory.store.scan())
     assert type(memory.get_spec("002")).__name__ == "Spec"  # listings never carry `changes`
+
+
+def test_comments_after_empty_values_and_escaped_quotes_survive():
+    doc = EditableDocument.parse(
+        b"---\ncreated:  # fill me\ntags: # none\ntitle: 'it''s # not a comment'  # real\n---\n",
+        "x",
+    )
+    doc.set_scalar("created", "2026-01-01", plain=True)
+    doc.add_to_list("tags", ["a"])
+    doc.set_scalar("title", "new")
+    assert doc.render() == (
+        b"---\ncreated:  2026-01-01 # fill me\ntags: # none\n- a\ntitle: 'new'  # real\n---\n"
+    )
