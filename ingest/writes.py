@@ -91,6 +91,14 @@ def check_tag(tag: str) -> str:
     return text
 
 
+def _removable_tag(tag: str) -> str:
+    """Removal is lenient: a tag someone wrote by hand may be one `check_tag` would not create."""
+    text = str(tag).strip()
+    if not text or "\n" in text or "\r" in text:
+        raise InvalidInput(f"tags: {tag!r} is not a tag")
+    return text
+
+
 @dataclass
 class WrittenSpec(Spec):
     """A spec as a write left it, with what the write changed (`changes` is empty for a no-op)."""
@@ -217,7 +225,7 @@ class SpecWriter:
         new_status = require_status(status) if status is not None else None
         new_priority = require_priority(priority) if priority is not None else None
         tags_in = [check_tag(t) for t in add_tags]
-        tags_out = {check_tag(t) for t in remove_tags}
+        tags_out = {_removable_tag(t) for t in remove_tags}
         deps_in = [check_reference(d) for d in add_deps]
         deps_out = [check_reference(d) for d in remove_deps]
         if not (new_status or new_priority or tags_in or tags_out or deps_in or deps_out):

@@ -319,3 +319,11 @@ def test_comments_after_empty_values_and_escaped_quotes_survive():
     assert doc.render() == (
         b"---\ncreated:  2026-01-01 # fill me\ntags: # none\n- a\ntitle: 'new'  # real\n---\n"
     )
+
+
+def test_hand_written_odd_tags_can_be_removed(tmp_path):
+    root = tmp_path / "specs"
+    write_spec(root, "001-odd", '---\nstatus: planned\ntags:\n- "it\'s"\n- ok\n---\n# Odd\n')
+    spec = _memory(root).update_spec("1", remove_tags=["it's"])
+    assert spec.meta.tags == ["ok"]
+    assert _readme(root, "001-odd") == "---\nstatus: planned\ntags:\n- ok\n---\n# Odd\n"
