@@ -6,8 +6,8 @@ readers never wait for the one writer), keeps a full-text index over the summary
 files, and hands the events to `SpecMemory.history` so context bundles can show what happened.
 
 Events are a log, not a cache: unlike the vector and lexical indexes, `ingest --full` never
-rebuilds or clears them. Each operation opens its own connection, which keeps the store safe to
-share between threads (uvicorn's worker threads, the MCP server) without a pool.
+rebuilds or clears them. Each thread (uvicorn's workers, the MCP server's) gets its own
+connection to the file, kept open; `BEGIN IMMEDIATE` serializes the writers.
 """
 
 from __future__ import annotations
@@ -276,12 +276,6 @@ class EventStore:
         with self.connect() as conn:
             rows = conn.execute(sql, [*params, max(0, limit), max(0, offset)]).fetchall()
         return [_row(r) for r in rows]
-
-    def count(self, spec: str | None = None) -> int:
-        with self.connect() as conn:
-            if spec is None:
-                return conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
-            return conn.execute("SELECT COUNT(*) FROM events WHERE spec = ?", (spec,)).fetchone()[0]
 
 
 def merge_history(
