@@ -78,7 +78,7 @@ def _tool_errors(func: F) -> F:
         except SpecmemError as err:
             raise ToolError(f"[{err.code}] {err}") from err
         except NotImplementedError as err:
-            raise ToolError(f"[not_implemented] this build cannot do that yet {err}") from err
+            raise ToolError(f"[not_implemented] not available in this build {err}".strip()) from err
 
     return wrapper  # type: ignore[return-value]
 
@@ -103,7 +103,7 @@ def bundle_for_agent(bundle: dict[str, Any]) -> CallToolResult:
 
     The full bundle carries every item's text twice (in `rendered` and in each item) plus section
     lists and absolute paths: at a 20,000-token budget that was a 48,000-token result, past the
-    ~25,000-token tool-result limit. This shape is the budget plus about 5%.
+    ~25,000-token tool-result limit. This shape measured 21,417 tokens at that budget.
     """
     items = [
         {key: item[key] for key in AGENT_ITEM_FIELDS if key in item}
