@@ -281,3 +281,22 @@ def test_streamable_http_without_a_token_is_read_only(memory, monkeypatch):
 
     with serve_in_thread(app) as url:
         assert run(scenario, url) == set(READ_TOOLS)
+
+
+@pytest.mark.slow
+def test_get_context_at_the_cap_fits_the_tool_result_limit(corpus_specs, tmp_path):
+    """On the real corpus, a 20,000-token bundle must stay under ~25,000 tokens as a tool result."""
+    from ingest.tokens import count_tokens
+
+    memory = SpecMemory(corpus_specs, tmp_path / "data")
+
+    async def scenario():
+        async with Client(build_mcp_server(memory, allow_writes=False)) as client:
+            return await client.call_tool(
+                "get_context", {"query": "how is spec validation done", "budget": 20_000}
+            )
+
+    result = run(scenario)
+    assert not result.is_error
+    sent = sum(count_tokens(block.text) for block in result.content)
+    assert 15_000 < sent < 25_000
