@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
@@ -108,6 +108,7 @@ class VectorStore:
         with _backend_errors(where):
             self.max_batch_size = int(client.get_max_batch_size())
         self._collection: Any = None
+        self._manifest: Manifest | None = None
 
     @classmethod
     def open(cls, layout: IndexLayout, chroma_url: str | None = None) -> VectorStore:
@@ -150,6 +151,7 @@ class VectorStore:
                 f"dimensions), not {manifest.describe()}; run `specmem ingest --full`"
             )
         self._collection = collection
+        self._manifest = manifest
         return collection
 
     def drop(self) -> None:
@@ -160,8 +162,26 @@ class VectorStore:
 
     def _open(self) -> Any:
         if self._collection is None:
-            raise InvalidInput("VectorStore.collection(manifest) must be called first")
+            if self._manifest is None:
+                raise InvalidInput("VectorStore.collection(manifest) must be called first")
+            self.collection(self._manifest, create=False)
+            if self._collection is None:
+                raise InvalidInput(
+                    f"no vector collection {self.name!r} at {self.where}; run `specmem ingest`"
+                )
         return self._collection
+
+    def _run(self, operation: Callable[[Any], Any]) -> Any:
+        """Run `operation(collection)`; if the collection was replaced meanwhile (`ingest
+        --full` drops and recreates it under the same name), fetch it again once."""
+        from chromadb.errors import NotFoundError
+
+        with _backend_errors(self.where):
+            try:
+                return operation(self._open())
+            except NotFoundError:
+                self._collection = None
+                return operation(self._open())
 
     # -- writes ----------------------------------------------------------------------------------
 
@@ -174,55 +194,48 @@ class VectorStore:
         """Write in batches no larger than the client allows."""
         if len(ids) != len(vectors):
             raise InvalidInput(f"{len(ids)} ids but {len(vectors)} vectors")
-        collection = self._open()
         step = self.max_batch_size
         for start in range(0, len(ids), step):
+            batch_ids = list(ids[start : start + step])
+            batch_vectors = np.asarray(vectors[start : start + step], dtype=np.float32)
             batch_meta = None
             if metadatas is not None:
                 batch_meta = [_clean_metadata(m) for m in metadatas[start : start + step]]
-            with _backend_errors(self.where):
-                collection.upsert(
-                    ids=list(ids[start : start + step]),
-                    embeddings=np.asarray(vectors[start : start + step], dtype=np.float32),
-                    metadatas=batch_meta,
+            self._run(
+                lambda c, i=batch_ids, v=batch_vectors, m=batch_meta: c.upsert(
+                    ids=i, embeddings=v, metadatas=m
                 )
+            )
 
     def delete(self, ids: Sequence[str]) -> None:
-        collection = self._open()
         ids = list(ids)
         for start in range(0, len(ids), self.max_batch_size):
-            with _backend_errors(self.where):
-                collection.delete(ids=ids[start : start + self.max_batch_size])
+            batch = ids[start : start + self.max_batch_size]
+            self._run(lambda c, b=batch: c.delete(ids=b))
 
     # -- reads -----------------------------------------------------------------------------------
 
     def ids(self) -> set[str]:
-        collection = self._open()
         result: set[str] = set()
         page = self.max_batch_size
         offset = 0
         while True:
-            with _backend_errors(self.where):
-                got = collection.get(include=[], limit=page, offset=offset)["ids"]
+            got = self._run(lambda c, o=offset: c.get(include=[], limit=page, offset=o))["ids"]
             result.update(got)
             if len(got) < page:
                 return result
             offset += page
 
     def count(self) -> int:
-        with _backend_errors(self.where):
-            return int(self._open().count())
+        return int(self._run(lambda c: c.count()))
 
     def get_vectors(self, ids: Sequence[str]) -> np.ndarray:
         """Vectors in the order of `ids`; InvalidInput naming the first id that has none."""
-        collection = self._open()
         found: dict[str, np.ndarray] = {}
         ids = list(ids)
         for start in range(0, len(ids), self.max_batch_size):
-            with _backend_errors(self.where):
-                got = collection.get(
-                    ids=ids[start : start + self.max_batch_size], include=["embeddings"]
-                )
+            batch = ids[start : start + self.max_batch_size]
+            got = self._run(lambda c, b=batch: c.get(ids=b, include=["embeddings"]))
             for chunk_id, vector in zip(got["ids"], got["embeddings"], strict=True):
                 found[chunk_id] = np.asarray(vector, dtype=np.float32)
         missing = [chunk_id for chunk_id in ids if chunk_id not in found]
@@ -240,16 +253,16 @@ class VectorStore:
     ) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity) best first; `where` is a Chroma filter over spec,
         file, section_kind and status, e.g. {"spec": "045-x"} or {"status": {"$in": [...]}}."""
-        collection = self._open()
-        with _backend_errors(self.where):
-            if collection.count() == 0:
-                return []
-            got = collection.query(
+        if self.count() == 0:
+            return []
+        got = self._run(
+            lambda c: c.query(
                 query_embeddings=[np.asarray(vector, dtype=np.float32)],
                 n_results=int(limit),
                 where=dict(where) if where else None,
                 include=["distances"],
             )
+        )
         return [
             (chunk_id, 1.0 - float(distance))
             for chunk_id, distance in zip(got["ids"][0], got["distances"][0], strict=True)

@@ -253,3 +253,15 @@ def test_cli_ingest_json_summary_and_quiet(tiny_specs: Path) -> None:
     text = runner.invoke(cli, [*args, "ingest"], env=env)
     assert "3 specs" in text.output and "unchanged 3" in text.output
     assert "\r" not in text.output  # no progress bar when not on a terminal
+
+
+def test_a_reader_store_follows_a_full_rebuild(tiny_specs: Path) -> None:
+    memory = memory_for(tiny_specs)
+    memory.ingest()
+    layout = IndexLayout(memory.settings.data_dir)
+    reader = VectorStore.open(layout)
+    reader.collection(layout.read_manifest(), create=False)
+    before = reader.ids()
+    memory.ingest(full=True)  # drops and recreates the collection under the same name
+    assert reader.ids() == before
+    assert reader.get_vectors(sorted(before)).shape == (len(before), 64)
