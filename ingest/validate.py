@@ -13,6 +13,7 @@ is a remark (a stray non-markdown file). Codes are stable strings that scripts m
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ CODES: dict[str, tuple[str, str]] = {
     "status-unknown": ("error", "the status is not one specmem knows"),
     "priority-unknown": ("warning", "the priority is not one specmem knows"),
     "title-missing": ("warning", "the README has no `# ` heading"),
+    "date-invalid": ("warning", "a date field is not an ISO 8601 date or time"),
     "number-duplicate": ("warning", "another spec directory has the same number"),
     "reference-dangling": ("error", "a depends_on or parent link names no spec"),
     "reference-ambiguous": ("error", "a link's bare number matches several specs"),
@@ -85,6 +87,7 @@ _LOAD_REASONS: tuple[tuple[str, str], ...] = (
 )
 
 _TOP_LEVEL_KEY = re.compile(r"""^(?:"([^"]+)"|'([^']+)'|([^\s#:'"-][^:#]*?))\s*:(?:\s|$)""")
+_DATE_FIELDS = ("created", "created_at", "updated_at", "completed_at")
 _TITLE = re.compile(r"^#\s+\S")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 
@@ -191,6 +194,14 @@ def _has_title(body: str) -> bool:
     return False
 
 
+def _is_iso_time(value: str) -> bool:
+    try:
+        dt.datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _load_problem(problem: LoadProblem) -> Problem:
     code = next((c for needle, c in _LOAD_REASONS if needle in problem.reason), "file-unreadable")
     return _problem(code, problem.spec, problem.path, problem.line, problem.reason)
@@ -208,6 +219,11 @@ def _frontmatter_problems(spec: Spec, key_lines: Mapping[str, int]) -> Iterable[
         code = f"{field_name}-unknown"
         if code in CODES:
             yield _problem(code, spec.dir_name, path, key_lines.get(field_name), message)
+    for field_name in _DATE_FIELDS:
+        value = getattr(spec.meta, field_name)
+        if value is not None and not _is_iso_time(value):
+            message = f"{field_name} {value!r} is not an ISO 8601 date or time"
+            yield _problem("date-invalid", spec.dir_name, path, key_lines.get(field_name), message)
     if not _has_title(spec.body):
         yield _problem("title-missing", spec.dir_name, path, spec.body_start_line, "no `# ` title")
 

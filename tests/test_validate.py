@@ -278,3 +278,14 @@ def test_reference_lines_match_whole_items_not_substrings(tmp_path: Path):
     )
     (dangling,) = _codes(_report(tmp_path))["reference-dangling"]
     assert (dangling.line, dangling.message) == (5, "depends_on '2' names no spec")
+
+
+def test_impossible_dates_are_a_warning_at_their_key(tmp_path: Path):
+    write_spec(
+        tmp_path,
+        "001-dates",
+        "---\nstatus: draft\ncreated: 2025-13-45\nupdated_at: 2025-12-26T06:32:10.153066442Z\n---\n# D\n",
+    )
+    (problem,) = _report(tmp_path).problems
+    assert (problem.code, problem.severity, problem.line) == ("date-invalid", "warning", 3)
+    assert "'2025-13-45'" in problem.message
