@@ -445,6 +445,12 @@ class SpecMemory:
                 self._events = EventStore(self.settings.data_dir / "events.sqlite")
             return self._events
 
+    def _list_events(self, **filters: Any) -> list[dict[str, Any]]:
+        # A read never creates the log: a read-only checkout with no events has nothing to list.
+        if self._events is None and not (self.settings.data_dir / "events.sqlite").exists():
+            return []
+        return self._event_store().list(**filters)
+
     def log_event(self, spec: object, type: str, **fields: Any) -> dict[str, Any]:
         """Record what an agent or tool did on a spec; returns the stored event with its `id`.
 
@@ -466,7 +472,7 @@ class SpecMemory:
     ) -> list[dict[str, Any]]:
         """A spec's events, newest first; `query` keeps those whose summary or files match every word."""
         name = self.catalog().resolve_name(ref)
-        return self._event_store().list(
+        return self._list_events(
             spec=name, query=query, event_type=type, limit=limit, offset=offset
         )
 
@@ -481,7 +487,7 @@ class SpecMemory:
     ) -> list[dict[str, Any]]:
         """Events across all specs (or one), newest first, matching every word of `query`."""
         name = self.catalog().resolve_name(spec) if spec is not None else None
-        return self._event_store().list(
+        return self._list_events(
             spec=name, query=query, event_type=type, limit=limit, offset=offset
         )
 

@@ -149,3 +149,10 @@ def test_concurrent_writers_lose_no_event(memory):
     for thread in threads:
         thread.join()
     assert len(memory.events("1", limit=1000)) == 80
+
+
+def test_reading_events_never_creates_the_log(memory, tmp_path):
+    assert memory.events("1") == []
+    assert memory.search_events("anything") == []
+    assert [item["kind"] for item in memory.history("1")] == []
+    assert not (tmp_path / "data" / "events.sqlite").exists()
