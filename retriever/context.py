@@ -429,6 +429,7 @@ def _decision_step(position: int, owner: _Owner, section: Section) -> Step:
 
 
 TOP_UP_ROUNDS = 3
+TOP_UP_BELOW_FILL = 0.97  # above this fill, another render and count is not worth its time
 
 
 def _fit(
@@ -463,7 +464,7 @@ def _fit(
     for _ in range(TOP_UP_ROUNDS):
         cut = [key for key, limit in chosen.items() if limit is not None]
         gap = budget - rendering.tokens
-        if not cut or gap < 2:
+        if not cut or gap < 2 or rendering.tokens >= TOP_UP_BELOW_FILL * budget:
             break
         key = max(cut, key=lambda k: (steps[k].density, k))
         before = chosen[key]

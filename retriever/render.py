@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from ingest.tokens import count_tokens, get_encoding
@@ -40,8 +41,11 @@ def join_blocks(blocks: Sequence[str]) -> str:
     return BLOCK_SEPARATOR.join(block for block in blocks if block)
 
 
+@lru_cache(maxsize=512)
 def fit_text(text: str, max_tokens: int) -> str:
-    """`text` if it fits in `max_tokens`, else its start (ending in CUT_MARK) that does."""
+    """`text` if it fits in `max_tokens`, else its start (ending in CUT_MARK) that does.
+
+    Cached: packing re-renders the same cut pieces while it settles on the final string."""
     if max_tokens <= 0:
         return ""
     encoding = get_encoding()

@@ -8,6 +8,7 @@ Target (spec 004): a 4,000-token bundle p50 <= 30 ms warm. Measured through Spec
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -23,15 +24,18 @@ BUDGET = 4000
 
 
 def _timed(action: Callable[[int], object], repeat: int) -> dict[str, float]:
-    samples = []
+    """Wall time, and CPU time: on a box shared with other jobs wall time mostly measures them."""
+    wall, cpu = [], []
     for index in range(repeat):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         action(index)
-        samples.append((time.perf_counter() - started) * 1000)
-    samples.sort()
+        wall.append((time.perf_counter() - started) * 1000)
+        cpu.append((time.process_time() - started_cpu) * 1000)
+    wall.sort()
     return {
-        "p50_ms": round(statistics.median(samples), 2),
-        "p95_ms": round(samples[max(int(len(samples) * 0.95) - 1, 0)], 2),
+        "p50_ms": round(statistics.median(wall), 2),
+        "p95_ms": round(wall[max(int(len(wall) * 0.95) - 1, 0)], 2),
+        "cpu_p50_ms": round(statistics.median(cpu), 2),
         "n": repeat,
     }
 
@@ -59,4 +63,5 @@ def run(report: dict) -> None:
         "invariant_held": first.tokens == count_tokens(first.rendered) <= BUDGET,
         "target_p50_ms": TARGET_P50_MS,
         "target_met": max(named["p50_ms"], lexical["p50_ms"]) <= TARGET_P50_MS,
+        "load_average_1m": round(os.getloadavg()[0], 2),
     }
