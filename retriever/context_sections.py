@@ -29,7 +29,8 @@ _METADATA_MARKUP = re.compile(
 )
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`*_(\[])")
 _METADATA_LINE = re.compile(r"^[\w./-]+(?: [\w./-]+){0,2}\s*:\s*\S.{0,40}$")
-_MARKUP = re.compile(r"[*_`]+|\[([^\]]*)\]\([^)]*\)")
+# Emphasis and code marks and link targets; a single `_` stays (`depends_on` is a word).
+_MARKUP = re.compile(r"\*+|__|`+|\[([^\]]*)\]\([^)]*\)")
 
 
 @dataclass(frozen=True)
@@ -147,8 +148,8 @@ def _first_sentence(spec: Spec, max_chars: int) -> Summary:
             if not stripped or stripped[0] in "#|`<->~" or stripped[0].isdigit():
                 continue
             plain = _MARKUP.sub(lambda m: m.group(1) or "", stripped)
-            if _METADATA_LINE.match(plain):
-                continue
+            if _METADATA_LINE.match(plain) or (plain.endswith(":") and len(plain) < 60):
+                continue  # "Status: done", or a lead-in such as "Current reality:"
             sentence = _SENTENCE_END.split(plain, maxsplit=1)[0].strip()
             if len(sentence) > max_chars:
                 sentence = sentence[: max_chars - 1].rsplit(" ", 1)[0] + "…"
