@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from ingest.errors import InvalidInput
+from ingest.errors import BackendUnavailable, IndexMismatch, InvalidInput
 from ingest.model import Spec
 from ingest.store import Catalog
 from ingest.tokens import count_tokens
@@ -227,9 +227,15 @@ def build_context(
     seeds: dict[str, tuple[float, str]] = {}
     matches: dict[str, list[tuple[str, int, int]]] = {}
     if query is not None:
-        hits = (
-            seed_ranker(query, SEED_LIMIT) if seed_ranker else _lexical_seeds(index, query_scores)
-        )
+        hits = None
+        if seed_ranker is not None:
+            try:
+                hits = seed_ranker(query, SEED_LIMIT)
+            except (BackendUnavailable, IndexMismatch) as err:
+                # A bundle is still worth having when the index cannot answer: say so.
+                notes.append(f"search unavailable ({err}); seeds ranked lexically")
+        if hits is None:
+            hits = _lexical_seeds(index, query_scores)
         for rank, hit in enumerate(hits[:SEED_LIMIT]):
             if hit.spec not in index.by_spec:
                 continue  # an index older than the specs dir: the spec is gone

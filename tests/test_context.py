@@ -291,3 +291,34 @@ def test_a_spec_that_cannot_be_parsed_is_skipped_as_a_neighbour_and_refused_by_n
     assert [item.spec for item in bundle.items if item.kind != "decision"] == ["006-uses-broken"]
     with pytest.raises(SpecParseError):
         build_context(catalog, specs=["005"], budget=1000)
+
+
+def test_an_index_that_cannot_answer_falls_back_to_lexical_seeds_with_a_note(decision_specs):
+    from ingest.errors import BackendUnavailable
+
+    def broken(query: str, limit: int) -> list[SeedHit]:
+        raise BackendUnavailable("chroma server at http://localhost:8000 is not answering")
+
+    bundle = build_context(catalog_of(decision_specs), "bearer tokens", seed_ranker=broken)
+    assert bundle.items[0].spec == "001-auth-design"
+    assert bundle.notes == [
+        "search unavailable (chroma server at http://localhost:8000 is not answering); "
+        "seeds ranked lexically"
+    ]
+
+
+def test_parent_and_children_come_along(tmp_path):
+    root = tmp_path / "specs"
+    write_spec(root, "010-umbrella", "---\nstatus: in-progress\n---\n# Umbrella\n\nAll parts.\n")
+    for number in ("011", "012"):
+        write_spec(
+            root,
+            f"{number}-part",
+            f"---\nstatus: planned\nparent: 010-umbrella\n---\n# Part {number}\n\nOne part.\n",
+        )
+    catalog = catalog_of(root)
+    items = by_spec(build_context(catalog, specs=["011"], budget=2000))
+    assert items["010-umbrella"].reason == "parent of 011-part"
+    items = by_spec(build_context(catalog, specs=["010"], budget=2000))
+    assert items["011-part"].reason == "child of 010-umbrella"
+    assert items["012-part"].reason == "child of 010-umbrella"
