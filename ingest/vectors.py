@@ -101,8 +101,9 @@ def _embedded_client(layout: IndexLayout) -> Any:
 class VectorStore:
     """One Chroma collection of L2-normalized chunk vectors (cosine space)."""
 
-    def __init__(self, client: Any, name: str, where: str):
+    def __init__(self, client: Any, name: str, where: str, layout: IndexLayout | None = None):
         self.client = client
+        self.layout = layout  # set for an embedded store: `refresh` reopens it
         self.name = name
         self.where = where  # for messages: the data dir or the server URL
         with _backend_errors(where):
@@ -118,7 +119,8 @@ class VectorStore:
         else:
             client = _embedded_client(layout)
             where = str(layout.chroma_dir)
-        return cls(client, collection_name(chroma_url, layout), where)
+        embedded = None if chroma_url else layout
+        return cls(client, collection_name(chroma_url, layout), where, embedded)
 
     # -- the collection and its model ------------------------------------------------------------
 
@@ -171,17 +173,43 @@ class VectorStore:
                 )
         return self._collection
 
+    def refresh(self) -> None:
+        """Reopen the embedded client so it sees what another process wrote.
+
+        An embedded Chroma caches its segments per process: after a `specmem ingest` in another
+        process, a long-lived reader (a server) may fail to find new ids ("Error finding id").
+        Ids are content-addressed, so vectors it does find are never wrong, only new ones are
+        missing; reopening reads the files again.
+        """
+        self._collection = None
+        if self.layout is None:
+            return  # a server client always sees the server's current state
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        systems = getattr(SharedSystemClient, "_identifier_to_system", None)
+        identifier = getattr(self.client, "_identifier", None)
+        if isinstance(systems, dict) and identifier in systems:
+            systems.pop(identifier)  # not stopped: other handles in this process keep working
+        else:
+            SharedSystemClient.clear_system_cache()
+        self.client = _embedded_client(self.layout)
+
     def _run(self, operation: Callable[[Any], Any]) -> Any:
-        """Run `operation(collection)`; if the collection was replaced meanwhile (`ingest
-        --full` drops and recreates it under the same name), fetch it again once."""
-        from chromadb.errors import NotFoundError
+        """Run `operation(collection)`, retrying once after re-fetching the collection when
+        `ingest --full` replaced it, or reopening the client when its cache is stale."""
+        from chromadb.errors import ChromaError, InternalError, NotFoundError
 
         with _backend_errors(self.where):
             try:
                 return operation(self._open())
             except NotFoundError:
                 self._collection = None
+            except InternalError:
+                self.refresh()
+            try:
                 return operation(self._open())
+            except ChromaError as err:
+                raise BackendUnavailable(f"Chroma at {self.where} failed: {err}") from None
 
     # -- writes ----------------------------------------------------------------------------------
 

@@ -84,3 +84,28 @@ def test_a_server_that_is_down_fails_fast(tmp_path: Path) -> None:
         VectorStore.open(IndexLayout(tmp_path / "data"), f"http://127.0.0.1:{port}")
     with pytest.raises(InvalidInput):
         VectorStore.open(IndexLayout(tmp_path / "data"), "http://")
+
+
+WRITER = """
+import sys
+import numpy as np
+from pathlib import Path
+from ingest.layout import IndexLayout, Manifest
+from ingest.vectors import VectorStore
+store = VectorStore.open(IndexLayout(Path(sys.argv[1])))
+store.collection(Manifest(model="test-model", dimension=4))
+store.upsert(["new/README.md#1"], np.array([[0, 0, 0, 1]], dtype=np.float32), [{"spec": "new"}])
+"""
+
+
+def test_a_long_lived_reader_sees_what_another_process_wrote(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    reader = VectorStore.open(IndexLayout(tmp_path / "data"))
+    reader.collection(MANIFEST)
+    reader.upsert(["old/README.md#1"], np.stack([unit(1, 0, 0, 0)]), [{"spec": "old"}])
+    subprocess.run([sys.executable, "-c", WRITER, str(tmp_path / "data")], check=True)
+    # The embedded client caches segments per process; the store reopens when it is stale.
+    vectors = reader.get_vectors(["old/README.md#1", "new/README.md#1"])
+    np.testing.assert_allclose(vectors[1], [0, 0, 0, 1], atol=1e-6)
