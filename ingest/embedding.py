@@ -196,7 +196,7 @@ class SentenceTransformerEmbedder:
         backend: str = DEFAULT_BACKEND,
         *,
         batch_size: int = 32,
-        batch_tokens: int = 8192,
+        batch_tokens: int = 2048,
         threads: int | None = None,
         cache_dir: str | Path | None = None,
     ):

@@ -185,7 +185,7 @@ class OnnxEncoder:
         self.tokenizer.no_padding()
         self.info = info
 
-    def encode(self, texts: Sequence[str], batch_tokens: int = 8192) -> np.ndarray:
+    def encode(self, texts: Sequence[str], batch_tokens: int = 2048) -> np.ndarray:
         """Vectors in input order. Texts run shortest first in batches of about `batch_tokens`
         padded tokens, so short texts are never padded to a long neighbour's length."""
         if not texts:

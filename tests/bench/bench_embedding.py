@@ -65,7 +65,7 @@ def _variants(cache: Path) -> dict[str, Callable[[], Callable[[Sequence[str]], n
         "onnx": lambda: make("onnx"),
         "onnx-int8": lambda: make("onnx-int8"),
         "onnx-1-thread": lambda: make("onnx", threads=1),
-        "onnx-batch-2k-tokens": lambda: make("onnx", batch_tokens=2048),
+        "onnx-batch-8k-tokens": lambda: make("onnx", batch_tokens=8192),
         "onnx-batch-32k-tokens": lambda: make("onnx", batch_tokens=32768),
         "onnx-unsorted": lambda: _unsorted(
             SentenceTransformerEmbedder(backend="onnx", cache_dir=cache)
