@@ -37,7 +37,7 @@ from .frontmatter import (
 )
 from .frontmatter_edit import EditableDocument, render_scalar
 from .graph import SpecGraph
-from .model import Spec, parse_dir_name
+from .model import LoadProblem, Spec, parse_dir_name
 from .store import ARCHIVE_DIR, Catalog, SpecStore, check_reference, content_hash
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "catalog_with",
     "check_tag",
     "parse_frontmatter",
+    "refreshed_catalog",
     "require_priority",
     "require_status",
     "utc_now",
@@ -237,7 +238,7 @@ class SpecWriter:
             graph_guard,
             locked_readme(catalog, self.data_dir, ref, expected_hash) as locked,
         ):
-            graph_catalog = self.store.scan() if deps_in else catalog
+            graph_catalog = refreshed_catalog(self.store, catalog) if deps_in else catalog
             doc = EditableDocument.parse(locked.data, str(locked.path))
             before, meta = parse_frontmatter(doc)
             expected: dict[str, Any] = {}
@@ -363,6 +364,38 @@ class SpecWriter:
             files.append(str(locked.path))
         spec = self.store.load(locked.directory, locked.archived)
         return WrittenSpec.of(spec, changes, files)
+
+
+def refreshed_catalog(store: SpecStore, catalog: Catalog) -> Catalog:
+    """The specs as the disk has them now, for the dependency graph: every README is re-read, but
+    only those whose bytes changed since `catalog` are parsed again (a full scan parses all ~300
+    and is held under the specs-wide graph lock). Sub-spec files of unchanged specs are not
+    re-read: the graph lives in README frontmatter."""
+    specs: list[Spec] = []
+    problems: list[LoadProblem] = []
+    broken: dict[str, LoadProblem] = {}
+    seen: set[str] = set()
+    for directory, archived in store.spec_dirs():
+        name = directory.name
+        if name in seen:
+            return store.scan()  # a duplicate name: the full scan knows how to report it
+        seen.add(name)
+        old = catalog.by_name.get(name)
+        if old is not None and old.archived_dir == archived:
+            with contextlib.suppress(OSError):
+                if content_hash((directory / "README.md").read_bytes()) == old.content_hash:
+                    specs.append(old)
+                    problems.extend(old.load_problems)
+                    continue
+        try:
+            spec = store.load(directory, archived)
+        except SpecParseError as err:
+            broken[name] = LoadProblem(err.path, err.reason, err.line, spec=name)
+            problems.append(broken[name])
+            continue
+        specs.append(spec)
+        problems.extend(spec.load_problems)
+    return Catalog(store.root, specs, problems, broken)
 
 
 def catalog_with(catalog: Catalog, spec: Spec) -> Catalog:

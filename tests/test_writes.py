@@ -18,6 +18,7 @@ from ingest.errors import (
     UnsafeReference,
 )
 from ingest.frontmatter_edit import EditableDocument
+from ingest.store import SpecStore
 from retriever.service import SpecMemory
 from tests.conftest import write_spec
 
@@ -327,3 +328,30 @@ def test_hand_written_odd_tags_can_be_removed(tmp_path):
     spec = _memory(root).update_spec("1", remove_tags=["it's"])
     assert spec.meta.tags == ["ok"]
     assert _readme(root, "001-odd") == "---\nstatus: planned\ntags:\n- ok\n---\n# Odd\n"
+
+
+def test_cycle_check_sees_edges_written_after_the_callers_catalog(tiny_specs):
+    write_spec(tiny_specs, "004-audit-log", "---\nstatus: draft\n---\n# Audit log\n")
+    memory = _memory(tiny_specs)
+    stale = memory.catalog()
+    # another tool gives 004 a dependency behind this memory's back
+    write_spec(tiny_specs, "004-audit-log", "---\nstatus: draft\ndepends_on: ['3']\n---\n# A\n")
+    with pytest.raises(DependencyCycle, match="001-auth-design -> 004-audit-log -> 003"):
+        memory._writer().update(stale, "001", add_deps=["004"])
+
+
+def test_refreshed_catalog_matches_a_full_scan(tiny_specs):
+    from ingest.writes import refreshed_catalog
+
+    store = SpecStore(tiny_specs)
+    before = store.scan()
+    write_spec(tiny_specs, "004-new", "---\nstatus: draft\n---\n# New\n")
+    write_spec(tiny_specs, "001-auth-design", "---\nstatus: draft\ntags: [x]\n---\n# Changed\n")
+    (tiny_specs / "002-token-refresh" / "README.md").unlink()
+    (tiny_specs / "002-token-refresh").rmdir()
+    write_spec(tiny_specs, "005-broken", "---\nstatus: [unclosed\n---\n# Broken\n")
+    refreshed = refreshed_catalog(store, before)
+    full = store.scan()
+    assert [s.summary() for s in refreshed] == [s.summary() for s in full]
+    assert [str(p) for p in refreshed.problems] == [str(p) for p in full.problems]
+    assert refreshed.broken.keys() == full.broken.keys() == {"005-broken"}
