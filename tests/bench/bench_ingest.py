@@ -73,7 +73,7 @@ def run(report: dict) -> None:
     )
     result["noop_cli_wall_seconds"] = round(time.perf_counter() - started, 2)
 
-    target = sorted(p for p in specs.iterdir() if p.is_dir())[len(cold.skipped) + 40]
+    target = sorted(p for p in specs.iterdir() if p.is_dir() and p.name[:3].isdigit())[40]
     readme = target / "README.md"
     readme.write_text(
         readme.read_text(encoding="utf-8") + "\n## Notes\n\nOne more paragraph, for the bench.\n",
@@ -84,6 +84,11 @@ def run(report: dict) -> None:
     result["one_spec_edit_seconds"] = round(time.perf_counter() - started, 2)
     result["one_spec_edit_embedded"] = edit.embedded
     result["one_spec_edit_spec"] = target.name
+    result["targets_met"] = {
+        "cold_over_raw_encode <= 1.15": result["cold_over_raw_encode"] <= 1.15,
+        "noop_ingest_seconds < 1": result["noop_ingest_seconds"] < 1,
+        "noop does not load the model": not result["noop_loaded_model"],
+    }
     report["ingest"] = result
     print(result)
 
