@@ -3,7 +3,7 @@
     seeds (ranked for the query and/or named)  ->  graph expansion (retriever.expansion)
       -> decision sections of other specs that bear on the query (retriever.context_index)
       -> every piece priced in tokens and valued by relevance (here)
-      -> packed into the budget (retriever.packing) -> rendered and measured (retriever.render)
+      -> packed into the budget (retriever.packing) -> rendered, measured, cut to fit (retriever.bundle)
 
 The invariant every front door relies on: `tokens` is the cl100k count of `rendered` and never
 exceeds `budget`. The packer works on per-piece counts; the final string is measured again and
@@ -13,7 +13,7 @@ cut until it fits, because counts are not additive where pieces join.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -22,6 +22,7 @@ from ingest.model import Spec
 from ingest.store import Catalog
 from ingest.tokens import count_tokens
 
+from .bundle import ContextBundle, ContextItem, Owner, Piece, fit_bundle
 from .context_index import SectionIndex, section_index
 from .context_sections import Section, first_sentence, spec_sections
 from .events import merge_history
@@ -30,10 +31,7 @@ from .packing import MIN_CUT_TOKENS, Step, pack
 from .render import (
     bundle_title,
     decision_header,
-    fit_text,
-    fit_text_hard,
     history_block,
-    join_blocks,
     spec_header,
 )
 
@@ -106,62 +104,6 @@ def search_seed_ranker(search: Callable[..., Sequence[Any]]) -> SeedRanker:
     return rank
 
 
-@dataclass
-class ContextItem:
-    spec: str
-    title: str
-    status: str | None
-    resolution: str  # "full", "sections" or "summary"
-    reason: str
-    score: float
-    tokens: int  # cl100k count of `text`
-    source: dict[str, Any]  # {"path", "lines": [first, last]}
-    text: str
-    kind: str  # "seed", "expansion" or "decision"
-    sections: list[dict[str, Any]] = field(default_factory=list)
-    truncated: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "spec": self.spec,
-            "title": self.title,
-            "status": self.status,
-            "resolution": self.resolution,
-            "reason": self.reason,
-            "score": self.score,
-            "tokens": self.tokens,
-            "source": self.source,
-            "text": self.text,
-            "kind": self.kind,
-            "sections": self.sections,
-            "truncated": self.truncated,
-        }
-
-
-@dataclass
-class ContextBundle:
-    query: str | None
-    seeds: list[str]
-    budget: int
-    tokens: int
-    items: list[ContextItem]
-    rendered: str
-    depth: int
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "query": self.query,
-            "seeds": self.seeds,
-            "budget": self.budget,
-            "tokens": self.tokens,
-            "depth": self.depth,
-            "items": [item.to_dict() for item in self.items],
-            "rendered": self.rendered,
-            "notes": self.notes,
-        }
-
-
 def check_budget(budget: object) -> tuple[int, list[str]]:
     """The budget to pack to, and a note when it was capped. InvalidInput below 1."""
     if isinstance(budget, bool) or not isinstance(budget, int):
@@ -177,29 +119,6 @@ def _check_depth(depth: object) -> int:
     if isinstance(depth, bool) or not isinstance(depth, int) or not 0 <= depth <= MAX_DEPTH:
         raise InvalidInput(f"depth must be a whole number from 0 to {MAX_DEPTH}, got {depth!r}")
     return depth
-
-
-@dataclass
-class _Piece:
-    key: str
-    owner: int  # index into the bundle's owners (candidates, then decisions)
-    role: str  # "summary", "section", "history" or "decision"
-    text: str
-    section: Section | None = None
-    # A summary's header without its first sentence, used once the section that holds the
-    # sentence is in the bundle too (it would say the same thing twice), and that section's key.
-    short_text: str | None = None
-    shortened_by: str | None = None
-    frees: int = 0  # tokens taking this piece removes elsewhere (the sentence's section)
-
-
-@dataclass
-class _Owner:
-    spec: Spec
-    relevance: float
-    reason: str
-    kind: str
-    pieces: list[_Piece] = field(default_factory=list)
 
 
 def build_context(
@@ -271,7 +190,7 @@ def build_context(
         if query is None:
             relevance *= TITLE_QUERY_DISCOUNT
         reason = f"decision relevant to {about} ({found.score / best:.2f})"
-        owner = _Owner(catalog.get(found.section.spec), relevance, reason, "decision")
+        owner = Owner(catalog.get(found.section.spec), relevance, reason, "decision")
         owners.append(owner)
         steps.append(_decision_step(len(owners) - 1, owner, found.section))
 
@@ -282,7 +201,7 @@ def build_context(
     plan = pack(steps, budget - count_tokens(title), min_cut)
     chosen: dict[str, int | None] = {key: None for key in plan.taken}
     chosen.update(plan.cut)
-    items, rendered, tokens = _fit(title, owners, by_key, chosen, budget, min_cut)
+    items, rendered, tokens = fit_bundle(title, owners, by_key, chosen, budget, min_cut)
     return ContextBundle(
         query=query,
         seeds=list(seeds),
@@ -328,14 +247,14 @@ def _lexical_seeds(index: SectionIndex, scores: Any) -> list[SeedHit]:
     return hits
 
 
-def _candidate_owner(spec: Spec, candidate: Candidate, seeds: Mapping[str, Any]) -> _Owner:
+def _candidate_owner(spec: Spec, candidate: Candidate, seeds: Mapping[str, Any]) -> Owner:
     kind = "seed" if candidate.via is None and candidate.spec in seeds else "expansion"
-    return _Owner(spec, candidate.relevance, candidate.reason, kind)
+    return Owner(spec, candidate.relevance, candidate.reason, kind)
 
 
 def _spec_steps(
     position: int,
-    owner: _Owner,
+    owner: Owner,
     index: SectionIndex,
     query_scores: Any,
     matches: Mapping[str, Sequence[tuple[str, int, int]]],
@@ -352,7 +271,7 @@ def _spec_steps(
     header_tokens = _count_short(header)
     sentence_tokens = header_tokens - _count_short(short)
     sentence_key = f"{prefix}:1s{summary.section:04d}" if summary.section is not None else None
-    owner.pieces.append(_Piece(summary_key, position, "summary", header, None, short, sentence_key))
+    owner.pieces.append(Piece(summary_key, position, "summary", header, None, short, sentence_key))
     summary_value = SEED_SUMMARY_VALUE if owner.kind == "seed" else SUMMARY_VALUE
     steps = [Step(summary_key, header_tokens + 1, summary_value * relevance)]
     sections = spec_sections(spec)
@@ -365,7 +284,7 @@ def _spec_steps(
         key = f"{prefix}:1s{section.order:04d}"
         # The section that holds the summary's sentence costs that much less: the header drops it.
         saved = sentence_tokens if key == sentence_key else 0
-        owner.pieces.append(_Piece(key, position, "section", section.text, section, frees=saved))
+        owner.pieces.append(Piece(key, position, "section", section.text, section, frees=saved))
         steps.append(
             Step(
                 key,
@@ -378,7 +297,7 @@ def _spec_steps(
     lines = history_block(history)
     if lines:
         key = f"{prefix}:2history"
-        owner.pieces.append(_Piece(key, position, "history", lines))
+        owner.pieces.append(Piece(key, position, "history", lines))
         steps.append(
             Step(key, _count_short(lines) + 1, HISTORY_VALUE * relevance, requires=summary_key)
         )
@@ -415,14 +334,14 @@ def _overlaps(section: Section, match: tuple[str, int, int]) -> bool:
     return file == section.file and first <= section.line_end and last >= section.line_start
 
 
-def _decision_step(position: int, owner: _Owner, section: Section) -> Step:
+def _decision_step(position: int, owner: Owner, section: Section) -> Step:
     spec = owner.spec
     header = decision_header(
         spec.dir_name, spec.title, section.heading, spec.meta.status, owner.reason
     )
     text = f"{header}\n\n{section.text}"
     key = f"{position:03d}:decision"
-    owner.pieces.append(_Piece(key, position, "decision", text, section))
+    owner.pieces.append(Piece(key, position, "decision", text, section))
     header_tokens = _count_short(header)
     # Header + blank line + section, counted apart: the bundle is measured exactly at the end.
     return Step(
@@ -432,154 +351,3 @@ def _decision_step(position: int, owner: _Owner, section: Section) -> Step:
         divisible=True,
         min_tokens=header_tokens + 1,
     )
-
-
-TOP_UP_ROUNDS = 3
-TOP_UP_BELOW_FILL = 0.97  # above this fill, another render and count is not worth its time
-
-
-def _fit(
-    title: str,
-    owners: list[_Owner],
-    steps: Mapping[str, Step],
-    chosen: dict[str, int | None],
-    budget: int,
-    min_cut: int,
-) -> tuple[list[ContextItem], str, int]:
-    """Render the chosen pieces; while the measured string is over budget, cut or drop the
-    least valuable piece (cut pieces first) and measure again. Then give what the estimates
-    left unused (cutting at a sentence end, joins that merge) back to a cut piece."""
-    while True:
-        rendering = _render(title, owners, chosen)
-        if rendering.tokens <= budget:
-            break
-        if not chosen:
-            text = fit_text_hard(title, budget)
-            return [], text, count_tokens(text)
-        over = rendering.tokens - budget
-        victim = min(
-            (key for key in chosen if not _is_required(key, chosen, steps)),
-            key=lambda key: (chosen[key] is None, steps[key].density, key),
-        )
-        step = steps[victim]
-        room = (chosen[victim] or step.tokens) - over - 1
-        if step.divisible and room >= step.min_tokens + min_cut:
-            chosen[victim] = room
-        else:
-            del chosen[victim]
-    for _ in range(TOP_UP_ROUNDS):
-        cut = [key for key, limit in chosen.items() if limit is not None]
-        gap = budget - rendering.tokens
-        if not cut or gap < 2 or rendering.tokens >= TOP_UP_BELOW_FILL * budget:
-            break
-        key = max(cut, key=lambda k: (steps[k].density, k))
-        before = chosen[key]
-        grown = (before or 0) + gap
-        chosen[key] = None if grown >= steps[key].tokens else grown
-        attempt = _render(title, owners, chosen)
-        if attempt.tokens > budget:
-            chosen[key] = before
-            break
-        rendering = attempt
-    return rendering.items(), rendering.text, rendering.tokens
-
-
-@dataclass
-class _Rendering:
-    groups: list[tuple[_Owner, list[_Piece]]]
-    texts: list[tuple[str, list[bool]]]
-    text: str
-    tokens: int
-
-    def items(self) -> list[ContextItem]:
-        return [
-            _item(owner, picked, text, cuts)
-            for (owner, picked), (text, cuts) in zip(self.groups, self.texts, strict=True)
-        ]
-
-
-def _render(title: str, owners: list[_Owner], chosen: Mapping[str, int | None]) -> _Rendering:
-    groups = _picked(owners, chosen)
-    texts = [_owner_text(picked, chosen) for _, picked in groups]
-    text = join_blocks([title, *(item_text for item_text, _ in texts)])
-    return _Rendering(groups, texts, text, count_tokens(text))
-
-
-def _is_required(key: str, chosen: Mapping[str, int | None], steps: Mapping[str, Step]) -> bool:
-    return any(steps[other].requires == key for other in chosen)
-
-
-def _picked(
-    owners: list[_Owner], chosen: Mapping[str, int | None]
-) -> list[tuple[_Owner, list[_Piece]]]:
-    """Each owner with anything chosen, and its chosen pieces in reading order."""
-    groups = [(owner, [p for p in owner.pieces if p.key in chosen]) for owner in owners]
-    return [(owner, picked) for owner, picked in groups if picked]
-
-
-def _owner_text(picked: list[_Piece], chosen: Mapping[str, int | None]) -> tuple[str, list[bool]]:
-    """An item's markdown, and for each of its sections whether it was cut."""
-    blocks, cut_sections = [], []
-    for piece in picked:
-        limit = chosen[piece.key]
-        text = piece.text if limit is None else fit_text(piece.text, limit - 1 + piece.frees)
-        if piece.shortened_by is not None and piece.shortened_by in chosen:
-            text = piece.short_text or text
-        blocks.append(text)
-        if piece.section is not None:
-            cut_sections.append(text != piece.text)
-    return join_blocks(blocks), cut_sections
-
-
-def _item(owner: _Owner, picked: list[_Piece], text: str, cut_sections: list[bool]) -> ContextItem:
-    spec = owner.spec
-    with_sections = [piece.section for piece in picked if piece.section is not None]
-    sections = [_section_dict(s, cut) for s, cut in zip(with_sections, cut_sections, strict=True)]
-    truncated = any(cut_sections)
-    all_sections = spec_sections(spec)
-    if owner.kind == "decision":
-        resolution = "sections"
-    elif not sections:
-        resolution = "summary"
-    elif len(sections) == len(all_sections) and not truncated:
-        resolution = "full"
-    else:
-        resolution = "sections"
-    return ContextItem(
-        spec=spec.dir_name,
-        title=spec.title,
-        status=spec.meta.status,
-        resolution=resolution,
-        reason=owner.reason,
-        score=round(owner.relevance, 4),
-        tokens=count_tokens(text),
-        source=_source(spec, [p.section for p in picked if p.section is not None]),
-        text=text,
-        kind=owner.kind,
-        sections=sections,
-        truncated=truncated,
-    )
-
-
-def _section_dict(section: Section, cut: bool) -> dict[str, Any]:
-    return {
-        "heading": section.heading,
-        "kind": section.kind,
-        "file": section.file,
-        "lines": [section.line_start, section.line_end],
-        "tokens": section.tokens,
-        "truncated": cut,
-    }
-
-
-def _source(spec: Spec, sections: Sequence[Section]) -> dict[str, Any]:
-    """Where the item's text comes from: the README (whole, for a summary) or the file and line
-    span of the first file its sections come from."""
-    if not sections:
-        last = spec.readme.text.count("\n") + (0 if spec.readme.text.endswith("\n") else 1)
-        return {"path": str(spec.readme.path), "lines": [1, max(last, 1)]}
-    first_file = [s for s in sections if s.file == sections[0].file]
-    return {
-        "path": first_file[0].path,
-        "lines": [min(s.line_start for s in first_file), max(s.line_end for s in first_file)],
-    }
