@@ -11,6 +11,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from pydantic import BaseModel
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Route
 
@@ -31,6 +32,35 @@ Search, context bundles, status callbacks and activity events over a folder of L
 Errors are `{"error": {"code", "message"}}` with a stable `code`. Writes need
 `Authorization: Bearer <SPECMEM_API_TOKEN>`; `PATCH /specs/{id}` needs `If-Match: <hash>`
 (428 without, 412 when stale) and honours `Idempotency-Key` for retried callbacks."""
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+# Declared on every route so the published schema names every status a client can get (clients
+# and schemathesis check answers against it); the bodies all have the one error shape.
+_ERROR_STATUSES = {
+    400: "Unsafe reference or malformed request",
+    401: "Missing or wrong bearer token",
+    403: "Writes are disabled",
+    404: "No such spec",
+    409: "Ambiguous reference, no index yet, or idempotency key in use",
+    412: "If-Match is stale",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    422: "Invalid input or unparsable spec",
+    428: "If-Match required",
+    503: "A backend (Chroma, the model) is unavailable",
+}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text} for status, text in _ERROR_STATUSES.items()
+}
 
 
 def create_app(
@@ -78,7 +108,9 @@ def create_app(
     app.state.idempotency = IdempotencyKeys(memory.settings.data_dir / "events.sqlite")
     install_error_handlers(app)
 
-    @app.get("/health", tags=["meta"], summary="Liveness and corpus size")
+    @app.get(
+        "/health", tags=["meta"], summary="Liveness and corpus size", responses=ERROR_RESPONSES
+    )
     def health(memory: Memory, request: Request) -> dict[str, Any]:
         catalog = memory.catalog()
         data: dict[str, Any] = {"status": "ok"}
@@ -86,9 +118,9 @@ def create_app(
             data.update(specs=len(catalog), problems=len(catalog.problems))
         return data
 
-    app.include_router(specs_router)
-    app.include_router(query_router)
-    app.include_router(events_router)
+    app.include_router(specs_router, responses=ERROR_RESPONSES)
+    app.include_router(query_router, responses=ERROR_RESPONSES)
+    app.include_router(events_router, responses=ERROR_RESPONSES)
     if mcp_server is not None:
         starlette_app = mcp_server.streamable_http_app(streamable_http_path="/mcp", host=host)
         for route in starlette_app.routes:
