@@ -201,6 +201,7 @@ def create_spec(
         if parent_name:
             expected["parent"] = parent_name
         verify_edit(doc, before, expected)
+        root.mkdir(parents=True, exist_ok=True)  # the first spec of a new project
         directory = root / name
         if directory.resolve().parent != root:
             raise UnsafeReference(f"refused: {directory} would be outside the specs dir {root}")

@@ -177,3 +177,10 @@ def test_cli_create_templates_update_archive(tiny_specs):
     assert result.exit_code == 1 and "error: status: unknown status" in result.output
     result = runner.invoke(cli, [*base, "update", "../../x/999-evil", "--status", "draft"])
     assert result.exit_code == 1 and "path separators" in result.output
+
+
+def test_first_spec_of_a_new_project_creates_the_specs_dir(tmp_path):
+    root = tmp_path / "project" / "specs"
+    spec = _memory(root).create_spec("First decision", template="decision")
+    assert spec.dir_name == "001-first-decision"
+    assert [s.dir_name for s in _memory(root).list_specs()] == ["001-first-decision"]
