@@ -1,0 +1,114 @@
+"""The parts of a bundle on their own: cutting text to a token count, graph expansion, sections."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ingest.graph import Link, SpecGraph
+from ingest.store import SpecStore
+from ingest.tokens import count_tokens
+from retriever.context_sections import PREAMBLE, first_sentence, spec_sections
+from retriever.expansion import LINK_DECAY, expand
+from retriever.render import CUT_MARK, fit_text, fit_text_hard, history_block
+from tests.conftest import write_spec
+
+PROSE = (
+    "Agents read specs before they change code. A bundle holds what matters. "
+    "It never exceeds its budget, even where pieces join.\n\n"
+) * 20
+
+
+def test_text_that_fits_is_returned_unchanged():
+    assert fit_text("Short text.", 10) == "Short text."
+
+
+def test_cut_text_ends_at_a_sentence_with_a_mark_and_fits():
+    cut = fit_text(PROSE, 50)
+    assert cut.endswith(CUT_MARK)
+    assert count_tokens(cut) <= 50
+    assert cut[: -len(CUT_MARK)].rstrip().endswith((".", "budget", "join"))
+    assert PROSE.startswith(cut[: -len(CUT_MARK)].rstrip())
+
+
+def test_budgets_too_small_for_a_mark_get_a_bare_prefix_or_nothing():
+    assert fit_text(PROSE, 0) == ""
+    assert count_tokens(fit_text(PROSE, 2)) <= 2
+    assert PROSE.startswith(fit_text_hard(PROSE, 3))
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(st.text(min_size=0, max_size=400), st.integers(0, 80))
+def test_fit_text_never_exceeds_its_count(text, limit):
+    assert count_tokens(fit_text(text, limit)) <= limit
+
+
+def test_history_lines_newest_first_at_most_five():
+    history = [
+        {"kind": "transition", "at": f"2025-11-0{i}T10:00:00Z", "status": "x"} for i in (9, 8)
+    ]
+    history += [{"kind": "event", "at": "2025-11-01", "type": "note", "summary": "s"}] * 6
+    block = history_block(history)
+    lines = block.split("\n")
+    assert lines[0] == "History (newest first):"
+    assert lines[1] == "- 2025-11-09 10:00 status → x"
+    assert len(lines) == 6
+    assert history_block([]) == ""
+
+
+def graph(*links: tuple[str, str, str]) -> SpecGraph:
+    return SpecGraph([Link(source, kind, target, target) for source, kind, target in links])
+
+
+def test_dependencies_decay_per_hop_and_keep_the_best_way():
+    g = graph(("a", "depends_on", "b"), ("b", "depends_on", "c"), ("a", "related", "c"))
+    found = {c.spec: c for c in expand(g, {"a": (1.0, "named")}, depth=2)}
+    assert found["b"].relevance == LINK_DECAY["dependency"]
+    assert found["b"].reason == "dependency of a"
+    two_hops = LINK_DECAY["dependency"] ** 2
+    assert found["c"].relevance == max(two_hops, LINK_DECAY["related"])
+    shallow = {c.spec for c in expand(g, {"a": (1.0, "named")}, depth=1)}
+    assert shallow == {"a", "b", "c"}  # c still comes as related, one hop
+    assert {c.spec for c in expand(g, {"a": (1.0, "named")}, depth=0)} == {"a"}
+
+
+def test_a_cycle_is_walked_once():
+    g = graph(("a", "depends_on", "b"), ("b", "depends_on", "a"))
+    found = expand(g, {"a": (1.0, "named")}, depth=10)
+    assert [c.spec for c in found] == ["a", "b"]
+
+
+def test_sections_have_exact_lines_kinds_and_skip_restated_metadata(tmp_path):
+    root = tmp_path / "specs"
+    write_spec(
+        root,
+        "001-x",
+        """
+        ---
+        status: planned
+        ---
+        # X
+
+        > **Status**: Planned · **Priority**: High
+
+        **Project**: demo
+
+        Why X exists, in one sentence. More after it.
+
+        ## Alternatives
+        We rejected Y.
+        """,
+        **{"DESIGN.md": "# X design\n\n## Storage\nRows.\n"},
+    )
+    spec = SpecStore(root).scan().get("001")
+    sections = spec_sections(spec)
+    assert [(s.file, s.heading, s.kind) for s in sections] == [
+        ("README.md", PREAMBLE, "overview"),
+        ("README.md", "Alternatives", "decision"),
+        ("DESIGN.md", "Storage", "other"),
+    ]
+    lines = (root / "001-x" / "README.md").read_text().split("\n")
+    assert lines[sections[1].line_start - 1] == "## Alternatives"
+    assert sections[2].text.startswith("From DESIGN.md:\n## Storage")
+    assert "**Status**" not in sections[0].text and "**Project**" not in sections[0].text
+    assert first_sentence(spec).sentence == "Why X exists, in one sentence."
