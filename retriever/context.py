@@ -153,6 +153,11 @@ def build_context(
             except (BackendUnavailable, IndexMismatch) as err:
                 # A bundle is still worth having when the index cannot answer: say so.
                 notes.append(f"search unavailable ({err}); seeds ranked lexically")
+            if hits is not None and not hits:
+                # An index that knows none of the words (stale, partial) should not leave the
+                # agent with an empty bundle while the specs on disk do match.
+                notes.append("search found nothing; seeds ranked lexically")
+                hits = None
         if hits is None:
             hits = _lexical_seeds(index, query_scores)
         for rank, hit in enumerate(hits[:SEED_LIMIT]):

@@ -322,3 +322,9 @@ def test_parent_and_children_come_along(tmp_path):
     items = by_spec(build_context(catalog, specs=["010"], budget=2000))
     assert items["011-part"].reason == "child of 010-umbrella"
     assert items["012-part"].reason == "child of 010-umbrella"
+
+
+def test_a_search_that_finds_nothing_falls_back_to_lexical_seeds(decision_specs):
+    bundle = build_context(catalog_of(decision_specs), "bearer tokens", seed_ranker=stub_ranker())
+    assert bundle.items[0].spec == "001-auth-design"
+    assert bundle.notes == ["search found nothing; seeds ranked lexically"]
