@@ -20,9 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ingest.graph import SpecGraph
+from ingest.model import Spec
 from ingest.store import Catalog
 
-from .context_sections import Section, spec_sections
+from .context_sections import Section, per_spec_version, spec_sections
 from .fusion import spec_scores
 from .lexical_rank import BM25Index
 from .terms import terms
@@ -50,17 +51,13 @@ class SectionIndex:
     def __init__(self, catalog: Catalog):
         self.sections: list[Section] = []
         self.by_spec: dict[str, range] = {}
-        titles = {}
+        documents: list[list[str]] = []
         for spec in catalog:
             start = len(self.sections)
             self.sections.extend(spec_sections(spec))
             self.by_spec[spec.dir_name] = range(start, len(self.sections))
-            titles[spec.dir_name] = f"{spec.dir_name.replace('-', ' ')} {spec.title}"
-        # Each section is indexed with its spec's name and title, as search's chunk headers are:
-        # a section of the "auth" spec is about auth even when its own words do not say so.
-        self._bm25 = BM25Index(
-            [terms(f"{titles[s.spec]} {s.heading} {s.text}") for s in self.sections]
-        )
+            documents.extend(_section_terms(spec))
+        self._bm25 = BM25Index(documents)
         # Specs with at least one section, in index order, and where their sections start.
         self._ranked = [name for name, span in self.by_spec.items() if len(span)]
         self._starts = np.array([self.by_spec[n].start for n in self._ranked], dtype=np.int64)
@@ -107,6 +104,22 @@ class SectionIndex:
             if section.kind == kind and section.spec not in skipped:
                 picked.append(SectionScore(section, float(scores[i])))
         return picked
+
+
+_TERMS: dict[tuple, tuple[list[str], ...]] = {}
+
+
+def _section_terms(spec: Spec) -> tuple[list[str], ...]:
+    """Index terms of each section, analyzed once per spec version: after one spec changes, the
+    index is rebuilt from the others' terms (analysis is most of the build)."""
+
+    def analyze() -> tuple[list[str], ...]:
+        # Each section is indexed with its spec's name and title, as search's chunk headers
+        # are: a section of the "auth" spec is about auth even when its words do not say so.
+        about = f"{spec.dir_name.replace('-', ' ')} {spec.title}"
+        return tuple(terms(f"{about} {s.heading} {s.text}") for s in spec_sections(spec))
+
+    return per_spec_version(_TERMS, spec, analyze)
 
 
 _lock = threading.Lock()

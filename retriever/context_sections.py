@@ -19,7 +19,7 @@ from ingest.model import Spec
 from ingest.sections import parse_blocks, split_lines
 from ingest.tokens import count_tokens
 
-__all__ = ["PREAMBLE", "Section", "Summary", "first_sentence", "spec_sections"]
+__all__ = ["PREAMBLE", "Section", "Summary", "first_sentence", "per_spec_version", "spec_sections"]
 
 PREAMBLE = "(preamble)"
 MAX_SECTION_CACHE = 8192
@@ -53,7 +53,7 @@ class Section:
 
 def spec_sections(spec: Spec) -> tuple[Section, ...]:
     """The spec's sections in reading order: README first, then each sub-spec file."""
-    return _memo(_SECTIONS, spec, lambda: tuple(_parse_spec(spec)))
+    return per_spec_version(_SECTIONS, spec, lambda: tuple(_parse_spec(spec)))
 
 
 @dataclass(frozen=True)
@@ -64,14 +64,14 @@ class Summary:
 
 def first_sentence(spec: Spec, max_chars: int = 240) -> Summary:
     """The spec's opening sentence in plain words, for its one-line summary, and where it is."""
-    return _memo(_FIRST_SENTENCES, spec, lambda: _first_sentence(spec, max_chars))
+    return per_spec_version(_FIRST_SENTENCES, spec, lambda: _first_sentence(spec, max_chars))
 
 
 _SECTIONS: dict[tuple, tuple[Section, ...]] = {}
 _FIRST_SENTENCES: dict[tuple, Summary] = {}
 
 
-def _memo(store: dict[tuple, Any], spec: Spec, compute: Callable[[], Any]) -> Any:
+def per_spec_version(store: dict[tuple, Any], spec: Spec, compute: Callable[[], Any]) -> Any:
     """Per spec version (the hashes of its files): parsing and counting happen once."""
     key = (spec.dir_name, spec.content_hash, *(f.content_hash for f in spec.sub_files))
     found = store.get(key)
