@@ -328,3 +328,15 @@ def test_a_search_that_finds_nothing_falls_back_to_lexical_seeds(decision_specs)
     bundle = build_context(catalog_of(decision_specs), "bearer tokens", seed_ranker=stub_ranker())
     assert bundle.items[0].spec == "001-auth-design"
     assert bundle.notes == ["search found nothing; seeds ranked lexically"]
+
+
+def test_an_edited_spec_is_seen_by_the_next_bundle(decision_specs, tmp_path):
+    memory = SpecMemory(decision_specs, tmp_path / "data")
+    assert "hardware key" not in memory.context("keychain", budget=2000).rendered
+    readme = decision_specs / "004-token-storage" / "README.md"
+    readme.write_text(
+        readme.read_text().replace("OS keychain", "OS keychain or a hardware key"),
+        encoding="utf-8",
+    )
+    memory.catalog(refresh=True)  # mtimes can tie within one test; a real edit changes them
+    assert "hardware key" in memory.context("keychain", budget=2000).rendered
