@@ -25,6 +25,7 @@ from ingest.embedding import FakeEmbedder
 from retriever import SpecMemory
 from retriever.http import create_app
 from tests.conftest import write_spec
+from tests.test_http_query import SPECS
 
 TOKEN = "schema-token"
 EXAMPLES = int(os.environ.get("SPECMEM_OPENAPI_EXAMPLES", "8"))
@@ -34,31 +35,6 @@ CHECKS = (
     content_type_conformance,
     response_schema_conformance,
 )
-
-SPECS = {
-    "001-auth-design": """
-        ---
-        status: complete
-        priority: high
-        tags: [auth, security]
-        ---
-        # Authentication design
-
-        ## Decision
-        We use bearer tokens because sessions do not fit headless agents.
-        """,
-    "002-token-refresh": """
-        ---
-        status: in-progress
-        tags: [auth, tokens]
-        depends_on: [001-auth-design]
-        ---
-        # Token refresh
-
-        ## Overview
-        Refresh tokens before they expire.
-        """,
-}
 
 
 def _app(root: Path):
