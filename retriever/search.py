@@ -2,7 +2,7 @@
 
     query -> analyzed terms ----> BM25 over chunks ----\
           -> query vector ------> cosine over chunks ---+-> spec scores (best + 0.3 x second)
-                                                        |   per method, z-scored, weighted sum
+                                                        |   per method, reciprocal-rank fused
     metadata filters -> chunk mask (applied first) -----/   -> top `limit` specs, best chunk as snippet
 
 Filters mask chunks before anything is ranked, so a filtered query still returns up to `limit`
@@ -26,6 +26,7 @@ from .warm_index import WarmIndex
 __all__ = ["MODES", "RankingParams", "SearchHit", "Snippet", "rank_specs", "search_index"]
 
 MODES = ("hybrid", "lexical", "dense")
+FUSIONS = ("rrf", "zscore")
 SNIPPET_CHARS = 600
 
 
@@ -33,10 +34,12 @@ SNIPPET_CHARS = 600
 class RankingParams:
     """The knobs of the ranking; defaults are the settings chosen on the dev queries (specs/050)."""
 
-    lexical_weight: float = 0.8
-    dense_weight: float = 0.2
+    fusion: str = "rrf"  # or "zscore": a weighted sum of standardized scores
+    rrf_k: float = 10.0
+    # zscore fusion's weights; also how the snippet weighs the two methods within a spec.
+    lexical_weight: float = 0.6
+    dense_weight: float = 0.4
     second_weight: float = 0.3
-    fusion: str = "zscore"  # or "rrf", the baseline
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,8 @@ def rank_specs(
 ) -> Ranking:
     if mode not in MODES:
         raise InvalidInput(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if params.fusion not in FUSIONS:
+        raise InvalidInput(f"fusion must be one of {', '.join(FUSIONS)}, got {params.fusion!r}")
     chunk_scores: dict[str, np.ndarray] = {}
     if mode in ("hybrid", "lexical"):
         analyzed = analyze_query(query)
@@ -134,7 +139,11 @@ def rank_specs(
     if len(components) == 1:
         fused = next(iter(components.values()))
     elif params.fusion == "rrf":
-        fused = np.where(np.isfinite(components["lexical"]), rrf(components), -np.inf)
+        eligible = np.isfinite(components["lexical"])
+        # A spec no query word occurs in has no lexical rank to vote with.
+        matched = np.where(components["lexical"] > 0, components["lexical"], -np.inf)
+        votes = {"lexical": matched, "dense": components["dense"]}
+        fused = np.where(eligible, rrf(votes, params.rrf_k), -np.inf)
     else:
         weights = {"lexical": params.lexical_weight, "dense": params.dense_weight}
         fused = combine(components, weights)

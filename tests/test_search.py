@@ -98,10 +98,10 @@ def test_modes(warm):
     assert lexical[0].snippet.file == "DESIGN.md"
     dense = search_index(index, "two panes layout", embed_query=embedder.embed_query, mode="dense")
     assert set(dense[0].components) == {"dense", "fused"}
-    rrf = search_index(
-        index, "two panes", embed_query=embedder.embed_query, params=RankingParams(fusion="rrf")
+    zscored = search_index(
+        index, "two panes", embed_query=embedder.embed_query, params=RankingParams(fusion="zscore")
     )
-    assert names(rrf)[0] == "003-search-ui"
+    assert names(zscored)[0] == "003-search-ui"
 
 
 @pytest.mark.parametrize(
