@@ -173,6 +173,10 @@ class OnnxEncoder:
         options.intra_op_num_threads = threads or 0  # 0: onnxruntime picks the physical cores
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        # Idle worker threads sleep instead of spinning: on a shared, oversubscribed machine
+        # spinning burned ~17% more CPU for the same batches (measured 8.7-10.4 vs 7.3-8.4 CPU s
+        # per 120 chunks), taking cores from the agents specmem serves.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(
             str(onnx_file), options, providers=["CPUExecutionProvider"]
         )
