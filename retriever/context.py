@@ -184,9 +184,8 @@ def build_context(
     decision_scores = query_scores if query else index.scores(decision_query)
     best = float(decision_scores.max()) if len(decision_scores) else 0.0
     about = "the query" if query else "the named specs"
-    for found in index.top_sections(
+    for found in index.top_decisions(
         decision_scores,
-        kind="decision",
         exclude=[c.spec for c in candidates],
         limit=MAX_DECISIONS,
         min_share=DECISION_MIN_SHARE,

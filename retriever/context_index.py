@@ -81,17 +81,16 @@ class SectionIndex:
         )
         return [(self._ranked[i], float(combined[i])) for i in order[:limit]]
 
-    def top_sections(
+    def top_decisions(
         self,
         scores: np.ndarray,
         *,
-        kind: str,
         exclude: Sequence[str] = (),
         limit: int = 5,
         min_share: float = 0.0,
     ) -> list[SectionScore]:
-        """The best sections of `kind` outside the `exclude`d specs, with scores at least
-        `min_share` of the best score any section got (so weak matches stay out)."""
+        """The best sections recording a decision outside the `exclude`d specs, with scores at
+        least `min_share` of the best score any section got (so weak matches stay out)."""
         if not len(scores) or float(scores.max()) <= 0:
             return []
         floor = max(float(scores.max()) * min_share, 1e-9)
@@ -101,7 +100,7 @@ class SectionIndex:
             if scores[i] < floor or len(picked) >= limit:
                 break
             section = self.sections[i]
-            if section.kind == kind and section.spec not in skipped:
+            if section.records_decision and section.spec not in skipped:
                 picked.append(SectionScore(section, float(scores[i])))
         return picked
 

@@ -27,6 +27,7 @@ MAX_SECTION_CACHE = 8192
 _METADATA_MARKUP = re.compile(
     r"^\s*>?\s*\*\*[\w ./-]{1,30}\*\*\s*:|^\s*>?\s*\*\*[\w ./-]{1,30}:\*\*"
 )
+_OPEN_QUESTIONS = re.compile(r"\bopen questions?\b", re.I)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`*_(\[])")
 _METADATA_LINE = re.compile(r"^[\w./-]+(?: [\w./-]+){0,2}\s*:\s*\S.{0,40}$")
 # Emphasis and code marks and link targets; a single `_` stays (`depends_on` is a word).
@@ -45,6 +46,16 @@ class Section:
     line_end: int
     text: str  # the markdown as it appears in the bundle (sub-file sections name their file)
     tokens: int  # cl100k tokens of `text`
+
+    @property
+    def records_decision(self) -> bool:
+        """A decision made, not only a question asked: open questions count once they carry a
+        recommendation."""
+        if self.kind != "decision":
+            return False
+        if _OPEN_QUESTIONS.search(self.heading):
+            return "recommend" in self.text.lower()
+        return True
 
     @property
     def lines(self) -> tuple[int, int]:

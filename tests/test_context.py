@@ -340,3 +340,26 @@ def test_an_edited_spec_is_seen_by_the_next_bundle(decision_specs, tmp_path):
     )
     memory.catalog(refresh=True)  # mtimes can tie within one test; a real edit changes them
     assert "hardware key" in memory.context("keychain", budget=2000).rendered
+
+
+def test_open_questions_count_as_decisions_only_with_a_recommendation(tiny_specs):
+    for name, answer in (("007-cache-open", ""), ("008-cache-answered", "Recommendation: LRU.")):
+        write_spec(
+            tiny_specs,
+            name,
+            f"""
+            ---
+            status: planned
+            ---
+            # Cache eviction
+
+            ## Open Questions
+            Which cache eviction policy for spec bundles? {answer}
+            """,
+        )
+    ranker = stub_ranker(SeedHit("003-search-ui", 1.0))
+    bundle = build_context(
+        catalog_of(tiny_specs), "cache eviction policy", depth=0, seed_ranker=ranker
+    )
+    decisions = [item.spec for item in bundle.items if item.kind == "decision"]
+    assert decisions == ["008-cache-answered"]
