@@ -39,9 +39,9 @@ STATUSES = ("planned", "in-progress", "complete")
 WRITER = """
 import sys
 from retriever.cli import cli
-specs, data = sys.argv[1], sys.argv[2]
+specs, data, start = sys.argv[1], sys.argv[2], int(sys.argv[3])
 print("ready", flush=True)
-for i in range(10_000):
+for i in range(start, start + 10_000):
     status = ("planned", "in-progress", "complete")[i % 3]
     cli.main(["--specs-dir", specs, "--data-dir", data, "update", "001",
               "--add-tag", f"w{i}", "--status", status], standalone_mode=False)
@@ -66,11 +66,13 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def kill_at_random(script: str, specs: Path, data: Path, rng: random.Random, most: float) -> str:
+def kill_at_random(
+    script: str, specs: Path, data: Path, rng: random.Random, most: float, *args: str
+) -> str:
     """Start `script`, wait for "ready", SIGKILL it after a random delay up to `most` seconds;
     return what it printed. A child that finished before the kill is fine too."""
     child = subprocess.Popen(
-        [sys.executable, "-c", script, str(specs), str(data)],
+        [sys.executable, "-c", script, str(specs), str(data), *args],
         env=_child_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -92,7 +94,7 @@ def build_corpus(root: Path) -> tuple[Path, Path]:
     return root / "specs", root / "data"
 
 
-def check_writer_survivor(specs: Path, out: str) -> int:
+def check_writer_survivor(specs: Path, out: str, before: int) -> int:
     """The README of 001 is whole and is the version of one write at most one past the last one
     the child reported done (that one may have landed just before the kill); return it."""
     memory = SpecMemory(specs, specs.parent / "scratch-data", embedder=FakeEmbedder())
@@ -100,7 +102,7 @@ def check_writer_survivor(specs: Path, out: str) -> int:
     assert not catalog.problems, [str(p) for p in catalog.problems]
     spec = memory.get_spec("001")
     done = [int(line.split()[1]) for line in out.splitlines() if line.startswith("done ")]
-    last_done = done[-1] if done else -1
+    last_done = done[-1] if done else before
     written = sorted(int(t[1:]) for t in spec.meta.tags if t.startswith(TAG_PREFIX))
     # Writes are whole: the tags are exactly w0..wk, and the status is write k's.
     assert written == list(range(len(written))), written
@@ -146,12 +148,12 @@ def _strip_paths(value):
 def run_write_kills(tmp: Path, rounds: int, seed: int) -> list[int]:
     specs, data = build_corpus(tmp)
     rng = random.Random(seed)
-    landed = []
+    landed = [-1]
     for _ in range(rounds):
-        out = kill_at_random(WRITER, specs, data, rng, most=4.0)
-        landed.append(check_writer_survivor(specs, out))
+        out = kill_at_random(WRITER, specs, data, rng, 6.0, str(landed[-1] + 1))
+        landed.append(check_writer_survivor(specs, out, landed[-1]))
     converges(specs, data, tmp)
-    return landed
+    return landed[1:]
 
 
 def run_ingest_kills(tmp: Path, rounds: int, seed: int) -> None:
