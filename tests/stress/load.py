@@ -1,0 +1,294 @@
+"""Bounded load against a real `specmem serve` process on loopback; writes its figures as JSON.
+
+    python -m tests.stress.load --out /tmp/load.json [--clients 8] [--requests 1200]
+        [--seconds 120] [--specs 60] [--model fake|real]
+
+It copies the first `--specs` specs of the LeanSpec corpus to a scratch dir, ingests them, starts
+`specmem serve` on a free loopback port, warms it, then runs two equal phases of concurrent
+clients mixing search (60%), context (25%) and status updates (15%; each client owns its own
+spec, so an If-Match conflict would be a bug, not contention). It stops by itself after the fixed
+request count or the time limit, whichever comes first, and reports per-kind p50/p99 latency,
+throughput, errors, and the server's RSS after warm-up and after each phase (growth between the
+two phases is the leak signal: the first phase still fills caches).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+__all__ = ["run_load"]
+
+REPO = Path(__file__).resolve().parents[2]
+CORPUS = REPO.parent / "shared" / "corpora" / "leanspec"
+TOKEN = "load-token"
+QUERIES = [
+    "how are context bundles packed within a token budget",
+    "spec status transitions and validation",
+    "MCP server tools for agents",
+    "dependency graph cycles",
+    "search ranking with embeddings",
+    "frontmatter parsing",
+    "archive a spec",
+    "token counting",
+]
+STATUSES = ("planned", "in-progress", "complete")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return -1
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def _prepare(root: Path, count: int, env: dict[str, str]) -> Path:
+    specs = root / "specs"
+    specs.mkdir()
+    names = sorted(
+        p.name for p in (CORPUS / "specs").iterdir() if p.is_dir() and p.name[:3].isdigit()
+    )
+    for name in names[:count]:
+        shutil.copytree(CORPUS / "specs" / name, specs / name, symlinks=True)
+    subprocess.run(
+        [
+            str(Path(sys.executable).with_name("specmem")),
+            "--specs-dir",
+            str(specs),
+            "--data-dir",
+            str(root / "data"),
+            "ingest",
+            "-q",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=1800,
+    )
+    return specs
+
+
+class Client(threading.Thread):
+    def __init__(self, base: str, own_spec: str, quota: int, stop_at: float, seed: int) -> None:
+        super().__init__(daemon=True)
+        self.base, self.own_spec, self.quota, self.stop_at = base, own_spec, quota, stop_at
+        self.rng = random.Random(seed)
+        self.latencies: dict[str, list[float]] = {"search": [], "context": [], "update": []}
+        self.errors: list[str] = []
+
+    def run(self) -> None:
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        with httpx.Client(base_url=self.base, timeout=60) as http:
+            for step in range(self.quota):
+                if time.monotonic() > self.stop_at:
+                    return
+                roll = self.rng.random()
+                started = time.perf_counter()
+                try:
+                    if roll < 0.60:
+                        kind = "search"
+                        response = http.get(
+                            "/search", params={"q": self.rng.choice(QUERIES), "limit": 10}
+                        )
+                    elif roll < 0.85:
+                        kind = "context"
+                        response = http.post(
+                            "/context", json={"query": self.rng.choice(QUERIES), "budget": 4000}
+                        )
+                    else:
+                        kind = "update"
+                        etag = http.get(f"/specs/{self.own_spec}", headers=auth).headers["etag"]
+                        response = http.patch(
+                            f"/specs/{self.own_spec}",
+                            json={"status": STATUSES[step % 3]},
+                            headers={**auth, "If-Match": etag},
+                        )
+                    elapsed = time.perf_counter() - started
+                    if response.status_code >= 400:
+                        self.errors.append(f"{kind} {response.status_code} {response.text[:200]}")
+                    else:
+                        self.latencies[kind].append(elapsed)
+                except Exception as err:  # a dropped connection is an error to count, not a crash
+                    self.errors.append(f"{type(err).__name__}: {err}")
+
+
+def _phase(
+    base: str, specs: list[str], clients: int, requests: int, seconds: float, seed: int
+) -> dict[str, Any]:
+    stop_at = time.monotonic() + seconds
+    workers = [
+        Client(base, specs[i % len(specs)], requests // clients, stop_at, seed * 100 + i)
+        for i in range(clients)
+    ]
+    started = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    wall = time.perf_counter() - started
+    figures: dict[str, Any] = {"wall_s": round(wall, 2)}
+    total = 0
+    for kind in ("search", "context", "update"):
+        values = [v for w in workers for v in w.latencies[kind]]
+        total += len(values)
+        figures[kind] = {
+            "ok": len(values),
+            "p50_ms": round(_percentile(values, 0.50) * 1000, 1),
+            "p99_ms": round(_percentile(values, 0.99) * 1000, 1),
+            "mean_ms": round(statistics.fmean(values) * 1000, 1) if values else None,
+        }
+    errors = [e for w in workers for e in w.errors]
+    figures.update(
+        ok=total,
+        errors=len(errors),
+        error_samples=errors[:5],
+        throughput_rps=round(total / wall, 1) if wall else None,
+    )
+    return figures
+
+
+def run_load(
+    out: Path,
+    *,
+    clients: int = 8,
+    requests: int = 1200,
+    seconds: float = 120,
+    specs: int = 60,
+    model: str = "fake",
+) -> dict[str, Any]:
+    """Run the whole bounded load and write the figures to `out`; returns them."""
+    root = Path(tempfile.mkdtemp(prefix="specmem-load-"))
+    env = dict(
+        os.environ,
+        SPECMEM_API_TOKEN=TOKEN,
+        ANONYMIZED_TELEMETRY="False",
+        HF_HUB_OFFLINE="1",
+        OPENBLAS_NUM_THREADS="1",
+        TOKENIZERS_PARALLELISM="false",
+    )
+    env.pop("SPECMEM_CHROMA_URL", None)
+    if model == "fake":
+        env["SPECMEM_MODEL"] = "fake"
+    else:
+        env.pop("SPECMEM_MODEL", None)
+    server = None
+    try:
+        specs_dir = _prepare(root, specs, env)
+        spec_names = sorted(p.name for p in specs_dir.iterdir())
+        port = _free_port()
+        server = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("specmem")),
+                "--specs-dir",
+                str(specs_dir),
+                "--data-dir",
+                str(root / "data"),
+                "serve",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"specmem serve did not start: {server.stderr.read()[-2000:] if server.stderr else ''}"
+                )
+            time.sleep(0.2)
+        warm = _phase(base, spec_names, 2, 40, 60, seed=0)  # loads the model and warm index
+        rss_warm = _rss_kib(server.pid)
+        first = _phase(base, spec_names, clients, requests // 2, seconds / 2, seed=1)
+        rss_first = _rss_kib(server.pid)
+        second = _phase(base, spec_names, clients, requests // 2, seconds / 2, seed=2)
+        rss_second = _rss_kib(server.pid)
+        figures = {
+            "model": model,
+            "specs": len(spec_names),
+            "clients": clients,
+            "requests_planned": requests,
+            "seconds_limit": seconds,
+            "warmup": {"ok": warm["ok"], "errors": warm["errors"]},
+            "phase1": first,
+            "phase2": second,
+            "errors": warm["errors"] + first["errors"] + second["errors"],
+            "rss_kib": {
+                "after_warmup": rss_warm,
+                "after_phase1": rss_first,
+                "after_phase2": rss_second,
+            },
+            "rss_growth_phase2_kib": rss_second - rss_first,
+            "server_alive": server.poll() is None,
+        }
+    finally:
+        if server is not None and server.poll() is None:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+        shutil.rmtree(root, ignore_errors=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(figures, indent=2))
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=1200)
+    parser.add_argument("--seconds", type=float, default=120)
+    parser.add_argument("--specs", type=int, default=60)
+    parser.add_argument("--model", choices=("fake", "real"), default="fake")
+    args = parser.parse_args()
+    figures = run_load(
+        args.out,
+        clients=args.clients,
+        requests=args.requests,
+        seconds=args.seconds,
+        specs=args.specs,
+        model=args.model,
+    )
+    print(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
