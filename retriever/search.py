@@ -19,7 +19,7 @@ import numpy as np
 
 from ingest.errors import InvalidInput
 
-from .fusion import combine, rrf, spec_scores, zscore
+from .fusion import combine, rrf, spec_scores
 from .query import analyze_query
 from .warm_index import WarmIndex
 
@@ -126,12 +126,12 @@ def rank_specs(
     if mode in ("hybrid", "lexical"):
         analyzed = analyze_query(query)
         chunk_scores["lexical"] = index.bm25.scores(analyzed.terms, analyzed.weights)
+    if chunk_mask is not None and "lexical" in chunk_scores:
+        chunk_scores["lexical"] = np.where(chunk_mask, chunk_scores["lexical"], -np.inf)
     if mode in ("hybrid", "dense"):
-        if query_vector is None or index.vectors is None:
+        if query_vector is None or index.dense is None:
             raise InvalidInput("dense ranking needs the query vector and the index's vectors")
-        chunk_scores["dense"] = index.vectors @ np.asarray(query_vector, dtype=np.float32)
-    if chunk_mask is not None:
-        chunk_scores = {k: np.where(chunk_mask, v, -np.inf) for k, v in chunk_scores.items()}
+        chunk_scores["dense"] = index.dense.scores(query_vector, chunk_mask)
     components = {
         name: spec_scores(values.astype(np.float32), index.starts, params.second_weight)
         for name, values in chunk_scores.items()
@@ -219,12 +219,13 @@ def _hit(
 
 
 def _best_chunk_offset(ranking: Ranking, start: int, end: int, params: RankingParams) -> int:
-    """The spec's chunk that best matches by the same weighting as the spec score."""
+    """The spec's chunk that best matches: lexical and dense scores, each scaled by its best
+    value within the spec, weighed as the z-score fusion weighs them."""
     weights = {"lexical": params.lexical_weight, "dense": params.dense_weight}
     total = np.zeros(end - start, dtype=np.float32)
     for name, values in ranking.chunk_scores.items():
-        local = values[start:end]
-        if len(ranking.chunk_scores) == 1:
-            return int(np.argmax(local))
-        total += weights.get(name, 0.0) * zscore(local)
+        local = np.nan_to_num(values[start:end], neginf=0.0)
+        top = float(local.max())
+        if top > 0:
+            total += weights.get(name, 0.0) * local / top
     return int(np.argmax(total))

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .dense import DenseIndex
 from .lexical_rank import BM25Index
 from .terms import terms
 
@@ -111,6 +112,7 @@ class WarmIndex:
         self.counts = np.diff(np.append(self.starts, len(self.chunks)))
         self.specs = [specs.get(name) or SpecInfo(name) for name in names]
         self.bm25 = BM25Index([lexical_document(chunk) for chunk in self.chunks])
+        self.dense = DenseIndex(self.vectors) if self.vectors is not None else None
 
     def __len__(self) -> int:
         return len(self.chunks)

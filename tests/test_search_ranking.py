@@ -106,3 +106,27 @@ def test_rrf_rewards_agreement():
     fused = rrf({"a": a, "b": b})
     assert fused[0] == pytest.approx(fused[1])
     assert fused[2] < fused[0]
+
+
+def test_dense_two_stage_keeps_the_exact_top_chunks():
+    from retriever.dense import DenseIndex
+
+    rng = np.random.default_rng(7)
+    # Like sentence embeddings, mostly spanned by a few directions (what PCA relies on).
+    latent = rng.normal(size=(4000, 8)) @ rng.normal(size=(8, 32))
+    vectors = (latent + 0.05 * rng.normal(size=(4000, 32))).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    query = vectors[17] + 0.1 * vectors[99]
+    exact = DenseIndex(vectors).scores(query)
+    staged = DenseIndex(vectors, exact_limit=1000, dimensions=16, candidates=500)
+    assert staged.projected is not None
+    approximate = staged.scores(query)
+    top = np.argsort(-exact)[:20]
+    assert np.allclose(
+        approximate[top], exact[top]
+    )  # the best chunks are shortlisted, exactly scored
+    assert np.isneginf(approximate).sum() == 4000 - 500
+    mask = np.zeros(4000, dtype=bool)
+    mask[:900] = True  # few enough eligible rows: exact over the masked rows only
+    masked = staged.scores(query, mask)
+    assert np.allclose(masked[:900], exact[:900]) and np.isneginf(masked[900:]).all()
