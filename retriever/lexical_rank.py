@@ -8,7 +8,7 @@ the analyzer (retriever.terms) stem and split identifiers the way queries need.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -32,19 +32,25 @@ class BM25Index:
         average = float(lengths.mean()) if self.size else 0.0
         # The length normalization per document does not depend on the query: precompute it.
         self._norm = k1 * (1.0 - b + b * lengths / average) if average else np.full(self.size, k1)
-        postings: dict[str, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
-        for index, doc in enumerate(documents):
-            for term, count in Counter(doc).items():
-                ids, counts = postings[term]
-                ids.append(index)
-                counts.append(count)
+        # Postings via one sort of (term, document) keys instead of a Counter per document:
+        # building the index is on the path of the first search after every ingest.
+        vocabulary: dict[str, int] = {}
+        term_ids = np.fromiter(
+            (vocabulary.setdefault(t, len(vocabulary)) for doc in documents for t in doc),
+            dtype=np.int64,
+        )
+        doc_ids = np.repeat(np.arange(self.size, dtype=np.int64), lengths.astype(np.int64))
+        keys, tf = np.unique(term_ids * max(self.size, 1) + doc_ids, return_counts=True)
+        key_terms = keys // max(self.size, 1)
+        key_docs = (keys % max(self.size, 1)).astype(np.int32)
+        bounds = np.searchsorted(key_terms, np.arange(len(vocabulary) + 1))
+        tf = tf.astype(np.float32)
         self._postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._idf: dict[str, float] = {}
-        for term, (ids, counts) in postings.items():
-            ids_array = np.array(ids, dtype=np.int32)
-            tf = np.array(counts, dtype=np.float32)
-            self._postings[term] = (ids_array, tf)
-            df = len(ids)
+        for term, index in vocabulary.items():
+            lo, hi = bounds[index], bounds[index + 1]
+            self._postings[term] = (key_docs[lo:hi], tf[lo:hi])
+            df = hi - lo
             # BM25's "+1" variant: never negative, so a term in most chunks still adds a little.
             self._idf[term] = float(np.log(1.0 + (self.size - df + 0.5) / (df + 0.5)))
 

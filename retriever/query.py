@@ -1,14 +1,16 @@
-"""Query analysis: what of a query's text the lexical ranking should weigh, and how much.
+"""Query analysis: the terms lexical ranking looks up, and a weight per term.
 
 Queries arrive the way developers and agents write them, often as commit subjects
-("feat(cli): Implement: template variable sync"). The analyzer keeps every content word (the
-index's own analyzer, retriever.terms) and only lowers the weight of words that describe the act of
-changing code rather than its subject, because those words match every spec's plan section.
+("Implement: template variable sync (Phase 2)"). They go through the index's own analyzer
+(retriever.terms), so a query word meets the chunk words it should. Every content word keeps
+weight 1: down-weighting commit verbs ("add", "implement", "fix") was flat in the corpus study,
+and IDF already discounts words that most chunks contain. `weights` is the seam for a term
+weighting that measures better.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .terms import terms
 
@@ -19,8 +21,8 @@ __all__ = ["AnalyzedQuery", "analyze_query"]
 class AnalyzedQuery:
     text: str
     terms: tuple[str, ...]
-    weights: dict[str, float]
+    weights: dict[str, float] = field(default_factory=dict)
 
 
 def analyze_query(text: str) -> AnalyzedQuery:
-    return AnalyzedQuery(text=text, terms=tuple(terms(text)), weights={})
+    return AnalyzedQuery(text=text, terms=tuple(terms(text)))

@@ -20,7 +20,79 @@ _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 # Function words only: domain words such as "spec" or "add" carry signal in some queries, and BM25's
 # IDF already discounts words that every chunk has.
 STOPWORDS = frozenset(
-    ["a", "about", "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do", "does", "for", "from", "had", "has", "have", "how", "i", "if", "in", "into", "is", "it", "its", "may", "might", "must", "no", "not", "of", "on", "or", "our", "out", "over", "so", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "those", "to", "too", "up", "us", "was", "we", "were", "what", "when", "where", "which", "while", "who", "why", "will", "with", "would", "you", "your"]
+    [
+        "a",
+        "about",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "may",
+        "might",
+        "must",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "our",
+        "out",
+        "over",
+        "so",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "to",
+        "too",
+        "up",
+        "us",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+    ]
 )
 
 # Longest first, so "ations" wins over "s"; each maps to what replaces it. A stem keeps at least
@@ -73,10 +145,21 @@ def stem(word: str) -> str:
 
 def terms(text: str, keep_stopwords: bool = False) -> list[str]:
     """Index terms of `text`, in order, repeated as often as they occur."""
-    out = []
-    for raw in _WORD.findall(_CAMEL.sub(" ", text)):
-        word = raw.lower()
-        if not keep_stopwords and word in STOPWORDS:
-            continue
-        out.append(stem(word))
-    return out
+    words = _WORD.findall(_CAMEL.sub(" ", text).lower())
+    # A plain dict in front of the stemmer: indexing a corpus analyzes millions of words, and a
+    # dict lookup is several times cheaper than the lru_cache wrapper.
+    known = _STEMS
+    if keep_stopwords:
+        return [known.get(w) or _remember(w) for w in words]
+    return [known.get(w) or _remember(w) for w in words if w not in STOPWORDS]
+
+
+_STEMS: dict[str, str] = {}
+_MAX_REMEMBERED = 200_000
+
+
+def _remember(word: str) -> str:
+    stemmed = stem(word)
+    if len(_STEMS) < _MAX_REMEMBERED:
+        _STEMS[word] = stemmed
+    return stemmed
