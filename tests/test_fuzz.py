@@ -30,7 +30,7 @@ from tests.conftest import write_spec
 from tests.test_chunking import assert_exact_lines
 from tests.test_http_query import SPECS
 
-FAST = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+FAST = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 
 KEYS = st.sampled_from(
     ["status", "priority", "tags", "depends_on", "related", "parent", "created", "updated",
