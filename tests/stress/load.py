@@ -63,11 +63,12 @@ def _rss_kib(pid: int) -> int:
     return -1
 
 
-def _percentile(values: list[float], fraction: float) -> float:
+def _percentile_ms(values: list[float], fraction: float) -> float | None:
+    """The nearest-rank percentile in milliseconds; None (valid JSON, unlike NaN) when empty."""
     if not values:
-        return float("nan")
+        return None
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+    return round(ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))] * 1000, 1)
 
 
 def _prepare(root: Path, count: int, env: dict[str, str]) -> Path:
@@ -97,9 +98,14 @@ def _prepare(root: Path, count: int, env: dict[str, str]) -> Path:
 
 
 class Client(threading.Thread):
-    def __init__(self, base: str, own_spec: str, quota: int, stop_at: float, seed: int) -> None:
+    def __init__(
+        self, base: str, own_spec: str, quota: int, stop_at: float, seed: int, update_share: float
+    ) -> None:
         super().__init__(daemon=True)
         self.base, self.own_spec, self.quota, self.stop_at = base, own_spec, quota, stop_at
+        # Reads split 60:25 between search and context; updates take `update_share`.
+        self.search_below = (1 - update_share) * 0.6 / 0.85
+        self.context_below = 1 - update_share
         self.rng = random.Random(seed)
         self.latencies: dict[str, list[float]] = {"search": [], "context": [], "update": []}
         self.errors: list[str] = []
@@ -113,12 +119,12 @@ class Client(threading.Thread):
                 roll = self.rng.random()
                 started = time.perf_counter()
                 try:
-                    if roll < 0.60:
+                    if roll < self.search_below:
                         kind = "search"
                         response = http.get(
                             "/search", params={"q": self.rng.choice(QUERIES), "limit": 10}
                         )
-                    elif roll < 0.85:
+                    elif roll < self.context_below:
                         kind = "context"
                         response = http.post(
                             "/context", json={"query": self.rng.choice(QUERIES), "budget": 4000}
@@ -141,11 +147,19 @@ class Client(threading.Thread):
 
 
 def _phase(
-    base: str, specs: list[str], clients: int, requests: int, seconds: float, seed: int
+    base: str,
+    specs: list[str],
+    clients: int,
+    requests: int,
+    seconds: float,
+    seed: int,
+    update_share: float = 0.15,
 ) -> dict[str, Any]:
     stop_at = time.monotonic() + seconds
     workers = [
-        Client(base, specs[i % len(specs)], requests // clients, stop_at, seed * 100 + i)
+        Client(
+            base, specs[i % len(specs)], requests // clients, stop_at, seed * 100 + i, update_share
+        )
         for i in range(clients)
     ]
     started = time.perf_counter()
@@ -161,8 +175,8 @@ def _phase(
         total += len(values)
         figures[kind] = {
             "ok": len(values),
-            "p50_ms": round(_percentile(values, 0.50) * 1000, 1),
-            "p99_ms": round(_percentile(values, 0.99) * 1000, 1),
+            "p50_ms": _percentile_ms(values, 0.50),
+            "p99_ms": _percentile_ms(values, 0.99),
             "mean_ms": round(statistics.fmean(values) * 1000, 1) if values else None,
         }
     errors = [e for w in workers for e in w.errors]
@@ -183,6 +197,7 @@ def run_load(
     seconds: float = 120,
     specs: int = 60,
     model: str = "fake",
+    update_share: float = 0.15,
 ) -> dict[str, Any]:
     """Run the whole bounded load and write the figures to `out`; returns them."""
     root = Path(tempfile.mkdtemp(prefix="specmem-load-"))
@@ -234,12 +249,13 @@ def run_load(
             time.sleep(0.2)
         warm = _phase(base, spec_names, 2, 40, 60, seed=0)  # loads the model and warm index
         rss_warm = _rss_kib(server.pid)
-        first = _phase(base, spec_names, clients, requests // 2, seconds / 2, seed=1)
+        first = _phase(base, spec_names, clients, requests // 2, seconds / 2, 1, update_share)
         rss_first = _rss_kib(server.pid)
-        second = _phase(base, spec_names, clients, requests // 2, seconds / 2, seed=2)
+        second = _phase(base, spec_names, clients, requests // 2, seconds / 2, 2, update_share)
         rss_second = _rss_kib(server.pid)
         figures = {
             "model": model,
+            "update_share": update_share,
             "specs": len(spec_names),
             "clients": clients,
             "requests_planned": requests,
@@ -278,6 +294,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=120)
     parser.add_argument("--specs", type=int, default=60)
     parser.add_argument("--model", choices=("fake", "real"), default="fake")
+    parser.add_argument("--update-share", type=float, default=0.15)
     args = parser.parse_args()
     figures = run_load(
         args.out,
@@ -286,6 +303,7 @@ def main() -> None:
         seconds=args.seconds,
         specs=args.specs,
         model=args.model,
+        update_share=args.update_share,
     )
     print(json.dumps(figures, indent=2))
 
