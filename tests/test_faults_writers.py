@@ -70,7 +70,7 @@ async def _mcp_writer(url: str, count: int, done: list[str], failures: list[str]
             target, tag = TARGETS[i % 2], f"m{i}"
             for _ in range(MAX_RETRIES):
                 spec = await client.call_tool("get_spec", {"spec": target})
-                data = spec.structured_content or json.loads(spec.content[0].text)
+                data = spec.structured_content or json.loads(getattr(spec.content[0], "text", "{}"))
                 result = await client.call_tool(
                     "update_spec",
                     {"spec": target, "expected_hash": data["hash"], "add_tags": [tag]},
@@ -78,7 +78,7 @@ async def _mcp_writer(url: str, count: int, done: list[str], failures: list[str]
                 if not result.is_error:
                     done.append(tag)
                     break
-                text = result.content[0].text
+                text = getattr(result.content[0], "text", "")
                 if "stale" not in text:
                     failures.append(f"mcp {text[:200]}")
                     return

@@ -292,6 +292,7 @@ def test_mcp_answers_every_hostile_call_with_a_tool_error_and_keeps_serving(memo
             for tool, arguments in MCP_HOSTILE:
                 if "expected_hash" in arguments:
                     arguments = {**arguments, "expected_hash": current}
+                result: Any
                 try:
                     result = await client.call_tool(tool, arguments)
                 except Exception as err:  # a protocol-level refusal is a clear error too
@@ -331,7 +332,7 @@ def test_mcp_ignores_an_unknown_argument_rather_than_failing(memory: SpecMemory)
 def test_mcp_resources_cannot_read_outside(memory: SpecMemory):
     async def scenario():
         async with Client(build_mcp_server(memory)) as client:
-            outcomes = []
+            outcomes: list[Any] = []
             for uri in (
                 "specmem://specs/016-symlink-out/README.md",
                 "specmem://specs/001-auth-design/LEAK.md",

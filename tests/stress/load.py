@@ -232,7 +232,9 @@ def run_load(
             ],
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            # A file, not a pipe: nobody reads a pipe during the run, and a full one would block
+            # the server mid-load.
+            stderr=(root / "serve.log").open("wb"),
         )
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120
@@ -243,9 +245,8 @@ def run_load(
             except httpx.HTTPError:
                 pass
             if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"specmem serve did not start: {server.stderr.read()[-2000:] if server.stderr else ''}"
-                )
+                log = (root / "serve.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"specmem serve did not start: {log}")
             time.sleep(0.2)
         warm = _phase(base, spec_names, 2, 40, 60, seed=0)  # loads the model and warm index
         rss_warm = _rss_kib(server.pid)
