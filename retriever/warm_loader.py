@@ -4,13 +4,22 @@ Each search asks SQLite for the index generation (a counter every ingest commit 
 query) and reuses the in-memory WarmIndex while it has not moved. When it moves, the chunks are
 read from SQLite and their vectors fetched by id from Chroma, so the warm copy always matches one
 committed generation: never chunks of one ingest with vectors of another.
+
+Vectors are fetched only for chunk ids the previous warm copy did not hold (ids are
+content-addressed: same id, same embedded text, same vector), and the matrix is kept in
+`search-vectors.npz` in the data dir for the next process: a one-shot CLI search then skips
+importing Chroma altogether. That file is a cache like every other file there, trusted only when
+its generation, model and exact chunk id list match the index.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from typing import Any
+
+import numpy as np
 
 from ingest.config import Settings
 from ingest.errors import InvalidInput
@@ -24,6 +33,7 @@ __all__ = ["NoIndex", "WarmIndexLoader"]
 
 # An ingest running right now may delete vectors between our two reads; a retry sees its commit.
 LOAD_ATTEMPTS = 3
+VECTOR_CACHE = "search-vectors.npz"
 
 
 class NoIndex(InvalidInput):
@@ -93,7 +103,7 @@ class WarmIndexLoader:
             vectors = None
             if need_vectors and chunks:
                 try:
-                    vectors = self._vector_store(manifest).get_vectors([c.id for c in chunks])
+                    vectors = self._vectors_for([c.id for c in chunks], generation, manifest)
                 except InvalidInput as err:
                     last_error = err
                     continue
@@ -106,6 +116,46 @@ class WarmIndexLoader:
         raise last_error or InvalidInput(
             f"the index in {self.layout.data_dir} kept changing while it was read; retry"
         )
+
+    def _vectors_for(self, ids: list[str], generation: int, manifest: Any) -> np.ndarray:
+        cached = self._read_cache(ids, generation, manifest.model)
+        if cached is not None:
+            return cached
+        known: dict[str, np.ndarray] = {}
+        previous = self._warm
+        if previous is not None and previous.vectors is not None:
+            known = {c.id: row for c, row in zip(previous.chunks, previous.vectors, strict=True)}
+        missing = [chunk_id for chunk_id in ids if chunk_id not in known]
+        if missing:
+            fetched = self._vector_store(manifest).get_vectors(missing)
+            known.update(zip(missing, fetched, strict=True))
+        vectors = np.stack([known[chunk_id] for chunk_id in ids]).astype(np.float32)
+        self._write_cache(ids, vectors, generation, manifest.model)
+        return vectors
+
+    def _read_cache(self, ids: list[str], generation: int, model: str) -> np.ndarray | None:
+        path = self.layout.data_dir / VECTOR_CACHE
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if int(data["generation"]) != generation or str(data["model"]) != model:
+                    return None
+                if data["ids"].tolist() != ids:
+                    return None
+                return np.asarray(data["vectors"], dtype=np.float32)
+        except (OSError, KeyError, ValueError):
+            return None  # absent, torn or from another version: fetch from Chroma instead
+
+    def _write_cache(
+        self, ids: list[str], vectors: np.ndarray, generation: int, model: str
+    ) -> None:
+        path = self.layout.data_dir / VECTOR_CACHE
+        temp = path.with_name(f".{VECTOR_CACHE}.{os.getpid()}.{threading.get_ident()}.npz")
+        try:
+            np.savez(temp, ids=np.array(ids), vectors=vectors, generation=generation, model=model)
+            os.replace(temp, path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                temp.unlink()  # a read-only data dir only costs the next process a Chroma read
 
     def _vector_store(self, manifest: Any) -> VectorStore:
         if self._vectors is None:

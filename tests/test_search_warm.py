@@ -1,0 +1,82 @@
+"""The warm index follows the index generation, and its vector cache is only trusted when it
+matches (FakeEmbedder: these tests are about which vectors are served, not their quality)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ingest.embedding import FakeEmbedder
+from ingest.layout import IndexLayout
+from ingest.vectors import VectorStore
+from retriever.service import SpecMemory
+from retriever.warm_loader import VECTOR_CACHE
+
+from .conftest import write_spec
+
+
+def memory_for(specs, embedder=None) -> SpecMemory:
+    return SpecMemory(specs, specs.parent / "data", embedder=embedder or FakeEmbedder())
+
+
+def chroma_vectors(memory: SpecMemory, ids: list[str]) -> np.ndarray:
+    layout = IndexLayout(memory.settings.data_dir)
+    store = VectorStore.open(layout)
+    store.collection(layout.read_manifest())
+    return store.get_vectors(ids)
+
+
+def served(memory: SpecMemory):
+    return memory._warm_index(memory._index_embedder())
+
+
+def test_served_vectors_always_match_chroma_across_edits_and_processes(tiny_specs):
+    memory = memory_for(tiny_specs)
+    memory.ingest()
+    assert memory.search("bearer tokens")[0].spec == "001-auth-design"
+    cache = memory.settings.data_dir / VECTOR_CACHE
+    assert cache.is_file()
+    warm = served(memory)
+    assert np.allclose(warm.vectors, chroma_vectors(memory, [c.id for c in warm.chunks]))
+
+    write_spec(tiny_specs, "004-webhooks", "# Webhooks\n\n## Overview\nSigned webhook delivery.\n")
+    memory.ingest()
+    assert memory.search("signed webhook delivery")[0].spec == "004-webhooks"
+    warm = served(memory)
+    assert "004-webhooks" in warm.spec_names
+    assert np.allclose(warm.vectors, chroma_vectors(memory, [c.id for c in warm.chunks]))
+
+    fresh = memory_for(tiny_specs)  # another process: reads the cache file of this generation
+    again = served(fresh)
+    assert [c.id for c in again.chunks] == [c.id for c in warm.chunks]
+    assert np.allclose(again.vectors, warm.vectors)
+
+
+def test_a_torn_or_stale_cache_file_is_ignored(tiny_specs):
+    memory = memory_for(tiny_specs)
+    memory.ingest()
+    memory.search("tokens")
+    cache = memory.settings.data_dir / VECTOR_CACHE
+    cache.write_bytes(b"not a numpy archive")
+    fresh = memory_for(tiny_specs)
+    assert fresh.search("bearer tokens")[0].spec == "001-auth-design"
+    warm = served(fresh)
+    assert np.allclose(warm.vectors, chroma_vectors(fresh, [c.id for c in warm.chunks]))
+
+    # A cache left by an older generation (here: written before an edit) is not served.
+    stale = cache.read_bytes()
+    readme = tiny_specs / "003-search-ui" / "README.md"
+    readme.write_text(readme.read_text() + "\nKeyboard shortcuts for every pane.\n")
+    memory.ingest()
+    cache.write_bytes(stale)
+    later = memory_for(tiny_specs)
+    warm = served(later)
+    assert np.allclose(warm.vectors, chroma_vectors(later, [c.id for c in warm.chunks]))
+
+
+def test_lexical_search_needs_no_vectors(tiny_specs):
+    memory = memory_for(tiny_specs)
+    memory.ingest()
+    fresh = memory_for(tiny_specs)
+    hits = fresh.search("bearer tokens", mode="lexical")
+    assert hits[0].spec == "001-auth-design"
+    assert served(fresh).has_vectors  # asking for hybrid afterwards loads them
