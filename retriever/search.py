@@ -73,7 +73,7 @@ class SearchHit:
     tags: tuple[str, ...]
     rank: int
     score: float
-    components: dict[str, float]
+    components: dict[str, float | None]
     snippet: Snippet | None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -86,7 +86,10 @@ class SearchHit:
             "priority": self.priority,
             "tags": list(self.tags),
             "score": round(self.score, 6),
-            "components": {name: round(value, 6) for name, value in self.components.items()},
+            "components": {
+                name: None if value is None else round(value, 6)
+                for name, value in self.components.items()
+            },
             "snippet": self.snippet.to_dict() if self.snippet else None,
             **self.extra,
         }
@@ -194,7 +197,12 @@ def _hit(
     start = int(index.starts[position])
     end = start + int(index.counts[position])
     chunk = index.chunks[start + _best_chunk_offset(ranking, start, end, params)]
-    components = {name: float(values[position]) for name, values in ranking.components.items()}
+    # A method that did not score this spec (dense outside the two-stage shortlist) reports None:
+    # -inf is not JSON.
+    components: dict[str, float | None] = {
+        name: float(values[position]) if np.isfinite(values[position]) else None
+        for name, values in ranking.components.items()
+    }
     components["fused"] = float(ranking.fused[position])
     text = chunk.text if len(chunk.text) <= SNIPPET_CHARS else chunk.text[:SNIPPET_CHARS] + "…"
     snippet = Snippet(

@@ -127,3 +127,14 @@ def test_dense_mode_needs_an_embedder(warm):
 def test_an_empty_index_returns_nothing():
     index = build_warm_index([], np.zeros((0, 8), dtype=np.float32))
     assert search_index(index, "anything", embed_query=lambda q: np.zeros(8)) == []
+
+
+def test_a_method_that_did_not_score_a_spec_reports_none(warm):
+    from retriever.dense import DenseIndex
+
+    index, embedder, _ = warm
+    # Force the two-stage dense path with a one-chunk shortlist: other specs get no dense score.
+    index.dense = DenseIndex(index.vectors, exact_limit=0, dimensions=4, candidates=1)
+    hits = search_index(index, "tokens", embed_query=embedder.embed_query, limit=4)
+    assert any(hit.components["dense"] is None for hit in hits)
+    assert all(hit.to_dict()["components"]["fused"] is not None for hit in hits)
