@@ -69,11 +69,15 @@ class WarmIndexLoader:
             lexical = self._open_lexical()
             generation = lexical.generation()
             warm = self._warm
-            fresh = warm is not None and warm.generation == generation
-            if fresh and (warm.has_vectors or not need_vectors):
+            if (
+                warm is not None
+                and warm.generation == generation
+                and (warm.has_vectors or not need_vectors)
+            ):
                 return warm
-            self._warm = self._load(lexical, manifest, catalog, need_vectors)
-            return self._warm
+            fresh = self._load(lexical, manifest, catalog, need_vectors)
+            self._warm = fresh
+            return fresh
 
     def close(self) -> None:
         with self._lock:
