@@ -306,3 +306,19 @@ def test_any_markdown_keeps_the_invariants(tmp_path: Path, lines: list[str]) -> 
     assert all(c.model_tokens <= 64 - 2 for c in chunks)
     assert_exact_lines(spec, chunks)
     assert len({c.id for c in chunks}) == len(chunks)
+
+
+def test_title_only_spec_has_no_chunks(tmp_path: Path) -> None:
+    write_spec(tmp_path, "011-empty", "---\nstatus: draft\n---\n# Only a title\n")
+    assert chunk_spec(load(tmp_path, "011-empty"), words) == []
+
+
+def test_crlf_files_keep_exact_lines_without_carriage_returns(tmp_path: Path) -> None:
+    directory = tmp_path / "012-crlf"
+    directory.mkdir()
+    text = "---\r\nstatus: draft\r\n---\r\n# T\r\n\r\n## Overview\r\nLine one.\r\nLine two.\r\n"
+    (directory / "README.md").write_bytes(text.encode())
+    chunks = chunk_spec(load(tmp_path, "012-crlf"), words)
+    assert [(c.text, c.line_start, c.line_end) for c in chunks] == [
+        ("## Overview\nLine one.\nLine two.", 6, 8)
+    ]
