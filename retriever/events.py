@@ -39,6 +39,9 @@ MAX_SUMMARY_CHARS = 10_000
 MAX_TEXT_CHARS = 200
 MAX_FILES = 1_000
 MAX_DATA_BYTES = 64 * 1024
+# SQLite integers are signed 64-bit: a larger LIMIT/OFFSET (schemathesis sent offset=2**63) raised
+# OverflowError, a 500; past this bound there are no rows anyway.
+_SQLITE_MAX_INT = 2**63 - 1
 _TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_.:/-]{0,63}$")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -274,7 +277,8 @@ class EventStore:
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         sql = f"SELECT e.* FROM events e {where} ORDER BY e.at DESC, e.id DESC LIMIT ? OFFSET ?"
         with self.connect() as conn:
-            rows = conn.execute(sql, [*params, max(0, limit), max(0, offset)]).fetchall()
+            bounds = [min(max(0, n), _SQLITE_MAX_INT) for n in (limit, offset)]
+            rows = conn.execute(sql, [*params, *bounds]).fetchall()
         return [_row(r) for r in rows]
 
 

@@ -353,3 +353,13 @@ def test_environment_was_not_touched(hostile_root: Path):
     assert (hostile_root / "data").is_dir()
     assert not any(path.name == ".specmem" for path in hostile_root.parent.iterdir())
     assert os.environ.get("SPECMEM_SPECS_DIR") is None
+
+
+def test_http_offsets_beyond_sqlite_integers_answer_an_empty_page(client: TestClient):
+    # schemathesis found offset=2**63 raising OverflowError in SQLite (a 500) before the clamp.
+    client.post("/events", json={"spec": "001", "type": "note"}, headers=AUTH)
+    for path in ("/events", "/specs/001/events"):
+        response = client.get(path, params={"offset": 2**63, "limit": 5}, headers=AUTH)
+        assert response.status_code == 200, response.text
+        assert response.json()["events"] == []
+    assert client.get("/events", headers=AUTH).json()["events"]
