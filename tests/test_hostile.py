@@ -191,6 +191,18 @@ def test_cli_refuses_hostile_input_clearly_and_keeps_working(hostile_root: Path,
     assert _cli(hostile_root, "view", "001").exit_code == 0
 
 
+def test_cli_ingest_skips_each_hostile_spec_with_its_reason(hostile_root: Path, monkeypatch):
+    monkeypatch.setenv("SPECMEM_MODEL", "fake")
+    result = _cli(hostile_root, "ingest")
+    assert result.exit_code == 0, result.output
+    report = result.output + result.stderr
+    for name, words in HOSTILE.items():
+        if words is not None:
+            assert f"skipped {name}" in report, report
+    assert "outside the specs dir" in report and "over the" in report
+    _no_secret(report)
+
+
 def test_cli_huge_query_and_huge_budget_answer(hostile_root: Path):
     search = _cli(hostile_root, "search", ONE_MB_QUERY[:200_000], "--limit", "3")
     assert search.exit_code in (0, 1, 2), search.output
