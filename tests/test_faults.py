@@ -240,6 +240,13 @@ def chroma(tmp_path: Path) -> Iterator[ChromaProcess]:
         server.stop_all()
 
 
+def drop_vector_cache(data: Path) -> None:
+    """Remove the warm loader's vector cache, so the next cold load must read Chroma."""
+    from retriever.warm_loader import VECTOR_CACHE
+
+    (data / VECTOR_CACHE).unlink(missing_ok=True)
+
+
 def _app(specs: Path, data: Path) -> TestClient:
     memory = SpecMemory(specs, data, embedder=FakeEmbedder())
     return TestClient(create_app(memory, token="t", mount_mcp=False))
@@ -257,8 +264,10 @@ def test_chroma_gone_is_a_503_with_a_stable_code_and_the_service_recovers(
         assert warm.get("/search", params={"q": "token"}).status_code == 200
 
         chroma.kill()
-        # A warm copy of the index keeps answering without Chroma; a cold one needs it: 503.
+        # A warm copy of the index keeps answering without Chroma, and so does a cold one while
+        # the vector cache file matches the index; without that file a cold one needs Chroma.
         assert warm.get("/search", params={"q": "token"}).status_code == 200
+        drop_vector_cache(data)
         down = cold.get("/search", params={"q": "token"})
         assert down.status_code == 503, down.text
         assert down.json()["error"]["code"] == "backend_unavailable"
@@ -280,6 +289,7 @@ def test_chroma_gone_is_a_503_with_a_stable_code_and_the_service_recovers(
         # Frozen rather than gone: the heartbeat times out instead of hanging the request.
         assert chroma.process is not None
         chroma.process.send_signal(signal.SIGSTOP)
+        drop_vector_cache(data)
         with _app(specs, data) as frozen_cold:
             frozen = frozen_cold.get("/search", params={"q": "token"})
             assert frozen.status_code == 503
