@@ -19,6 +19,7 @@ import hashlib
 import logging
 import os
 import platform
+import threading
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -221,6 +222,7 @@ class SentenceTransformerEmbedder:
         self.backend: str | None = None  # the backend actually running, once loaded
         self.fallback_reason: str | None = None
         self._encode: Callable[[Sequence[str]], np.ndarray] | None = None
+        self._load_lock = threading.Lock()  # a server's first queries may arrive together
         self._count = model_token_counter(str(self.path))
 
     def count_model_tokens(self, text: str) -> int:
@@ -240,7 +242,11 @@ class SentenceTransformerEmbedder:
         return self
 
     def _encoder(self) -> Callable[[Sequence[str]], np.ndarray]:
-        if self._encode is None:
+        if self._encode is not None:
+            return self._encode
+        with self._load_lock:
+            if self._encode is not None:
+                return self._encode
             _offline()
             if self.requested_backend == "torch":
                 self._encode = self._load_torch()

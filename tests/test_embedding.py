@@ -185,3 +185,24 @@ def test_export_into_an_empty_cache_works_offline(
     assert list(tmp_path.glob("*/onnx/model.onnx"))
     difference = embedder.embed_documents(TEXTS) - torch_embedder.embed_documents(TEXTS)
     assert np.abs(difference).max() < 1e-4
+
+
+def test_concurrent_first_calls_load_the_model_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    import time
+
+    loads = []
+
+    def slow_load(self: SentenceTransformerEmbedder, quantize: str | None):
+        loads.append(quantize)
+        time.sleep(0.2)
+        return lambda texts: np.ones((len(texts), 384), dtype=np.float32)
+
+    monkeypatch.setattr(SentenceTransformerEmbedder, "_load_onnx", slow_load)
+    embedder = SentenceTransformerEmbedder(backend="onnx")
+    threads = [threading.Thread(target=embedder.embed_query, args=("q",)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert loads == [None]
