@@ -102,6 +102,9 @@ def _seed(root: Path) -> None:
     # A whole spec dir that is a link out, and a sub-spec file that links out.
     (specs / "017-dir-link-out").symlink_to(outside, target_is_directory=True)
     (specs / "001-auth-design" / "LEAK.md").symlink_to(outside / "secret.md")
+    # Hostile sub-spec files beside a good README: the spec loads, the files are its problems.
+    (specs / "002-token-refresh" / "BLOB.md").write_bytes(bytes(range(256)) * 10)
+    (specs / "002-token-refresh" / "LATIN.md").write_bytes("caf\xe9".encode("latin-1"))
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +147,15 @@ def test_every_hostile_file_is_a_named_problem_and_the_good_specs_load(memory: S
     assert "limit" in problems
     _no_secret(problems)
     _no_secret([spec.to_dict(with_files=True) for spec in catalog])
+
+
+def test_hostile_sub_spec_files_are_problems_of_a_spec_that_still_loads(memory: SpecMemory):
+    catalog = memory.catalog(refresh=True)
+    leak, blob = catalog.get("001-auth-design"), catalog.get("002-token-refresh")
+    assert not leak.sub_files and not blob.sub_files
+    assert "LEAK.md: refused: the file resolves outside" in str(leak.load_problems[0])
+    reasons = " ".join(str(problem) for problem in blob.load_problems)
+    assert "BLOB.md: binary file" in reasons and "LATIN.md:1: not valid UTF-8" in reasons
 
 
 def test_the_index_holds_nothing_from_outside(memory: SpecMemory):
