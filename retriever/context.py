@@ -181,7 +181,9 @@ def build_context(
             _spec_steps(position, owner, index, query_scores, matches, history_of(owner.spec))
         )
     decision_query = query or " ".join(catalog.get(name).title for name in named)
-    decision_scores = query_scores if query else index.scores(decision_query)
+    decision_scores = (
+        query_scores if query and query_scores is not None else index.scores(decision_query)
+    )
     best = float(decision_scores.max()) if len(decision_scores) else 0.0
     about = "the query" if query else "the named specs"
     for found in index.top_decisions(

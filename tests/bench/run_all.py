@@ -26,7 +26,9 @@ HERE = Path(__file__).parent
 def main(argv: list[str]) -> int:
     only = set(argv)
     report: dict = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    for module in sorted(m.name for m in pkgutil.iter_modules([str(HERE)]) if m.name.startswith("bench_")):
+    for module in sorted(
+        m.name for m in pkgutil.iter_modules([str(HERE)]) if m.name.startswith("bench_")
+    ):
         if only and module not in only and module.removeprefix("bench_") not in only:
             continue
         print(f"== {module}", flush=True)
