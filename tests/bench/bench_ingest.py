@@ -66,7 +66,15 @@ def run(report: dict) -> None:
 
     started = time.perf_counter()
     subprocess.run(
-        [str(Path(sys.executable).with_name("specmem")), "--specs-dir", str(specs), "ingest", "-q"],
+        [
+            str(Path(sys.executable).with_name("specmem")),
+            "--specs-dir",
+            str(specs),
+            "--data-dir",
+            str(data),
+            "ingest",
+            "-q",
+        ],
         cwd=REPO,
         check=False,
         capture_output=True,
