@@ -117,6 +117,8 @@ class WrittenSpec(Spec):
         data["changed"] = bool(self.changes)
         data["changes"] = list(self.changes)
         data["files_written"] = list(self.files_written)
+        if self.warnings:
+            data["warnings"] = list(self.warnings)
         return data
 
 

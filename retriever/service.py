@@ -20,7 +20,7 @@ from typing import Any
 
 from ingest.config import Settings
 from ingest.create import create_spec, list_templates
-from ingest.errors import InvalidInput
+from ingest.errors import BackendUnavailable, InvalidInput
 from ingest.frontmatter import PRIORITIES, STATUSES, canonical_priority, canonical_status
 from ingest.graph import SpecGraph
 from ingest.model import Spec
@@ -54,7 +54,10 @@ class SpecMemory:
         self.settings = settings or Settings.load(specs_dir, data_dir)
         self.store = SpecStore(self.settings.specs_dir)
         self._embedder = embedder
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # short critical sections over cached state only
+        # Ingest embeds for seconds; it gets its own lock so that readers waiting on `_lock` (the
+        # catalog, the warm index) are never stalled behind a re-index after a write.
+        self._ingest_lock = threading.Lock()
         self._catalog: Catalog | None = None
         self._fingerprint: tuple | None = None
         self._events: EventStore | None = None
@@ -321,7 +324,7 @@ class SpecMemory:
         """
         from ingest.pipeline import run_ingest
 
-        with self._lock:
+        with self._ingest_lock:
             return run_ingest(
                 self.settings, self._index_embedder, full=full, specs=specs, progress=progress
             )
@@ -516,7 +519,13 @@ class SpecMemory:
         index-free until someone runs `specmem ingest`.
         """
         if self._index_exists():
-            self.ingest(specs=[spec.dir_name])
+            try:
+                self.ingest(specs=[spec.dir_name])
+            except BackendUnavailable as err:
+                # The file is the source of truth and it was written: answering with an error
+                # would make a retry fail on its own stale hash. The index is a cache that the
+                # next ingest or write brings up to date (spec 082).
+                spec.warnings.append(f"not re-indexed: {err.code}: {err}")
         return spec
 
 
