@@ -226,10 +226,13 @@ class LexicalIndex:
                 "SELECT name, hash, title, status, priority, tags, parent, depends_on, archived, "
                 "path FROM specs ORDER BY name"
             ).fetchall()
-        # Columns in the order of SpecRecord's fields.
         return {
             row[0]: SpecRecord(
-                *row[:5],
+                name=row[0],
+                hash=row[1],
+                title=row[2],
+                status=row[3],
+                priority=row[4],
                 tags=tuple(json.loads(row[5])),
                 parent=row[6],
                 depends_on=tuple(json.loads(row[7])),
@@ -375,7 +378,8 @@ class LexicalIndex:
         file, status, priority, section_kind) is one of the given values."""
         if not match.strip():
             return []
-        where, params = ["chunks_fts MATCH ?"], [match]
+        where: list[str] = ["chunks_fts MATCH ?"]
+        params: list[object] = [match]
         for column, wanted in (filters or {}).items():
             if column not in _FILTER_COLUMNS:
                 raise InvalidInput(

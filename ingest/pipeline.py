@@ -255,7 +255,9 @@ class _Run:
             by_spec.setdefault(state.spec, {})[state.path] = state
         indexed = set(self.lexical.spec_records())
         names = scope if scope is not None else set(disk) | indexed
-        changed, removed, touched = [], [], []
+        changed: list[_DiskSpec] = []
+        removed: list[str] = []
+        touched: list[FileState] = []
         for name in sorted(names):
             on_disk = disk.get(name)
             if on_disk is None:

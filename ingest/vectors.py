@@ -194,7 +194,7 @@ class VectorStore:
             SharedSystemClient.clear_system_cache()
         self.client = _embedded_client(self.layout)
 
-    def _run(self, operation: Callable[[Any], Any]) -> Any:
+    def _run(self, operation: Callable[..., Any]) -> Any:
         """Run `operation(collection)`, retrying once after re-fetching the collection when
         `ingest --full` replaced it, or reopening the client when its cache is stale."""
         from chromadb.errors import ChromaError, InternalError, NotFoundError
