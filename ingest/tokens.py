@@ -28,11 +28,25 @@ def get_encoding(name: str = DEFAULT_ENCODING) -> tiktoken.Encoding:
         raise InvalidInput(f"unknown token encoding {name!r}: {err}") from None
 
 
+# Bundles count the same sections and items again and again (the packer renders, counts the
+# result, and trims); texts up to this size are remembered, which bounds the cache's memory.
+_CACHED_TEXT_CHARS = 16_000
+
+
 def count_tokens(text: str, encoding: str = DEFAULT_ENCODING) -> int:
     if not text:
         return 0
+    if len(text) <= _CACHED_TEXT_CHARS:
+        return _count_cached(text, encoding)
+    return _count(text, encoding)
+
+
+def _count(text: str, encoding: str) -> int:
     # disallowed_special=() counts text such as "<|endoftext|>" as plain text instead of raising.
     return len(get_encoding(encoding).encode(text, disallowed_special=()))
+
+
+_count_cached = lru_cache(maxsize=4096)(_count)
 
 
 _H2 = re.compile(r"^##\s+(.+?)\s*#*\s*$")
