@@ -91,8 +91,37 @@ def _lenient_timestamp(loader: Any, node: Any) -> Any:
         return loader.construct_scalar(node)
 
 
+class _DuplicateKey(yaml.MarkedYAMLError):
+    """A mapping key written twice. YAML requires unique keys; PyYAML silently keeps the last
+    value, while LeanSpec's own parsers (js-yaml via gray-matter, serde_yaml) refuse the file."""
+
+    def __init__(self, key: Any, first_mark: Any, again_mark: Any):
+        super().__init__(problem=f"duplicate key {key!r}", problem_mark=again_mark)
+        self.key = key
+        self.first_mark = first_mark
+
+
 class _FastLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    pass
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+        # `flatten_mapping` (inside the parent call) removes `<<` merge keys from this very list
+        # and, when there are any, puts a new list with the merged pairs first on the node.
+        own_pairs = node.value if isinstance(node, yaml.MappingNode) else []
+        mapping = super().construct_mapping(node, deep=deep)
+        # Fewer keys than pairs means one was written twice; merged keys may legitimately be
+        # overridden, so a merge is checked pair by pair. The common case costs two len() calls.
+        if len(mapping) < len(own_pairs) or node.value is not own_pairs:
+            _refuse_duplicate_keys(self, own_pairs)
+        return mapping
+
+
+def _refuse_duplicate_keys(loader: Any, pairs: list[tuple[Any, Any]]) -> None:
+    """Raise at the second occurrence of a key among a mapping's own (not merged) pairs."""
+    first_marks: dict[Any, Any] = {}
+    for key_node, _value_node in pairs:
+        key = loader.construct_object(key_node)  # already built: served from the loader's cache
+        if key in first_marks:
+            raise _DuplicateKey(key, first_marks[key], key_node.start_mark)
+        first_marks[key] = key_node.start_mark
 
 
 def _refuse_aliases(yaml_text: str) -> None:
@@ -120,6 +149,14 @@ def parse_yaml(yaml_text: str, path: str, first_line: int = 2) -> dict[str, Any]
         if "*" in yaml_text:
             _refuse_aliases(yaml_text)
         data = yaml.load(yaml_text, Loader=_FAST_LOADER)
+    except _DuplicateKey as err:
+        first = first_line + err.first_mark.line
+        again = first_line + err.problem_mark.line  # type: ignore[union-attr]  # always set
+        reason = (
+            f"invalid YAML frontmatter: duplicate key {err.key!r} on lines {first} and {again}"
+            " (each key may appear once; LeanSpec's own parser refuses this file too)"
+        )
+        raise SpecParseError(path, reason, again) from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         if mark is not None and err.context_mark and mark.line >= yaml_text.count("\n"):
@@ -151,7 +188,17 @@ def parse_yaml(yaml_text: str, path: str, first_line: int = 2) -> dict[str, Any]
         raise SpecParseError(
             path, "frontmatter must be a YAML mapping of keys to values", first_line
         )
-    return {str(key): value for key, value in data.items()}
+    mapping = {str(key): value for key, value in data.items()}
+    if len(mapping) < len(data):
+        # `1:` and `"1":` are two YAML keys but one key once read as text, as LeanSpec reads them.
+        texts = [str(key) for key in data]
+        clash = next(text for text in texts if texts.count(text) > 1)
+        raise SpecParseError(
+            path,
+            f"invalid YAML frontmatter: duplicate key {clash!r} (written two ways)",
+            first_line,
+        )
+    return mapping
 
 
 @dataclass
