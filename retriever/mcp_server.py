@@ -11,6 +11,7 @@ without an API token the server is read-only: the write tools are not offered at
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Callable
 from functools import wraps
@@ -19,6 +20,7 @@ from typing import Annotated, Any, TypeVar
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from mcp.types import Tool as ToolInfo
 from pydantic import Field
 
 from ingest.errors import SpecmemError, SpecNotFound, UnsafeReference
@@ -33,7 +35,9 @@ __all__ = [
     "MAX_CONTEXT_BUDGET",
     "READ_TOOLS",
     "WRITE_TOOLS",
+    "StrictArgumentsMCPServer",
     "build_mcp_server",
+    "unknown_arguments_message",
 ]
 
 DEFAULT_CONTEXT_BUDGET = 8_000
@@ -135,9 +139,67 @@ def cap_lists(data: Any, limit: int = MAX_LIST_ITEMS) -> Any:
     return data
 
 
+class StrictArgumentsMCPServer(MCPServer):
+    """An MCPServer whose tools refuse arguments they do not declare, as the HTTP API does (422).
+
+    The SDK's argument models ignore unknown keys, so `search_specs(query="x", limt=5)` ran with
+    the default limit and the agent never learnt of its typo. Here every tool's inputSchema says
+    `additionalProperties: false`, and a call with any other argument is a tool error naming it
+    and the accepted ones, before the tool runs. Only public MCPServer methods are overridden.
+    """
+
+    async def list_tools(self) -> list[ToolInfo]:
+        return [
+            tool.model_copy(
+                update={"input_schema": {**tool.input_schema, "additionalProperties": False}}
+            )
+            for tool in await super().list_tools()
+        ]
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        accepted = await self._accepted_arguments(name)
+        unknown = [key for key in arguments if key not in accepted] if accepted is not None else []
+        if unknown:
+            raise ToolError(unknown_arguments_message(name, unknown, accepted or ()))
+        return await super().call_tool(name, arguments, context)
+
+    async def _accepted_arguments(self, name: str) -> tuple[str, ...] | None:
+        """The tool's argument names in signature order; None for an unknown tool (the SDK
+        answers that itself)."""
+        for tool in await super().list_tools():
+            if tool.name == name:
+                return tuple(tool.input_schema.get("properties", {}))
+        return None
+
+
+def unknown_arguments_message(tool: str, unknown: list[str], accepted: tuple[str, ...]) -> str:
+    """`[invalid_input] unknown argument 'limt' for tool 'search_specs'; did you mean 'limit'?
+    (accepted: query, limit, ...)`: enough for an agent to correct the call in one step."""
+    guesses = [
+        (key, close[0])
+        for key in unknown
+        if (close := difflib.get_close_matches(key, accepted, n=1, cutoff=0.6))
+    ]
+    if len(unknown) == 1 and guesses:
+        hint = f"; did you mean {guesses[0][1]!r}?"
+    elif guesses:
+        hint = "; did you mean " + ", ".join(f"{good!r} for {bad!r}" for bad, good in guesses) + "?"
+    else:
+        hint = ""
+    names = ", ".join(repr(key) for key in unknown)
+    plural = "s" if len(unknown) > 1 else ""
+    listed = ", ".join(accepted) or "none"
+    return (
+        f"[invalid_input] unknown argument{plural} {names} for tool {tool!r}{hint}"
+        f" (accepted: {listed})"
+    )
+
+
 def build_mcp_server(memory: SpecMemory, *, allow_writes: bool = True) -> MCPServer:
     """An MCPServer over `memory`; `allow_writes=False` leaves out create/update/log tools."""
-    server = MCPServer("specmem", instructions=INSTRUCTIONS, version="0.1.0", log_level="WARNING")
+    server = StrictArgumentsMCPServer(
+        "specmem", instructions=INSTRUCTIONS, version="0.1.0", log_level="WARNING"
+    )
     _register_read_tools(server, memory)
     if allow_writes:
         _register_write_tools(server, memory)
