@@ -18,6 +18,7 @@ from pathlib import Path
 from .errors import AmbiguousSpecRef, SpecNotFound, SpecParseError, UnsafeReference
 from .frontmatter import normalize_frontmatter, parse_yaml, split_document
 from .model import LoadProblem, Spec, SpecFile, parse_dir_name
+from .sections import document_title, split_lines
 
 __all__ = [
     "ARCHIVE_DIR",
@@ -32,8 +33,6 @@ __all__ = [
 ARCHIVE_DIR = "archived"
 MAX_FILE_BYTES = 4 * 1024 * 1024
 _SAFE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
-_HEADING = re.compile(r"^#\s+(.+?)\s*#*\s*$")
-_FENCE = re.compile(r"^\s*(```|~~~)")
 
 
 def content_hash(data: bytes) -> str:
@@ -97,16 +96,7 @@ def read_spec_text(path: Path, root: Path) -> tuple[str, bytes, list[str]]:
 
 
 def _title(body: str, fallback: str) -> str:
-    in_fence = False
-    for line in body.splitlines():
-        if _FENCE.match(line):
-            in_fence = not in_fence
-            continue
-        if not in_fence:
-            match = _HEADING.match(line)
-            if match:
-                return match.group(1).strip()
-    return fallback
+    return document_title(split_lines(body)) or fallback
 
 
 @dataclass

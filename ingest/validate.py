@@ -24,6 +24,7 @@ from .errors import AmbiguousSpecRef, SpecNotFound, UnsafeReference
 from .frontmatter import split_document
 from .graph import SpecGraph
 from .model import LoadProblem, Spec
+from .sections import document_title, split_lines
 from .store import ARCHIVE_DIR, Catalog, is_inside
 
 __all__ = [
@@ -88,8 +89,6 @@ _LOAD_REASONS: tuple[tuple[str, str], ...] = (
 
 _TOP_LEVEL_KEY = re.compile(r"""^(?:"([^"]+)"|'([^']+)'|([^\s#:'"-][^:#]*?))\s*:(?:\s|$)""")
 _DATE_FIELDS = ("created", "created_at", "updated_at", "completed_at")
-_TITLE = re.compile(r"^#\s+\S")
-_FENCE = re.compile(r"^\s*(```|~~~)")
 
 
 @dataclass(frozen=True)
@@ -185,13 +184,7 @@ def _reference_line(text: str, key_lines: Mapping[str, int], key: str, raw: str)
 
 
 def _has_title(body: str) -> bool:
-    in_fence = False
-    for line in body.splitlines():
-        if _FENCE.match(line):
-            in_fence = not in_fence
-        elif not in_fence and _TITLE.match(line):
-            return True
-    return False
+    return document_title(split_lines(body)) is not None
 
 
 def _is_iso_time(value: str) -> bool:
