@@ -19,7 +19,7 @@ from typing import Any
 from .atomic import atomic_write
 from .errors import InvalidInput, UnsafeReference
 from .frontmatter_edit import EditableDocument
-from .sections import parse_blocks
+from .sections import document_title, top_sections
 from .store import Catalog, SpecStore
 from .writes import WrittenSpec, locked_readme, parse_frontmatter
 
@@ -28,7 +28,6 @@ __all__ = ["Section", "default_file_name", "find_sections", "split_spec"]
 _LINES = re.compile(r"[^\n]*\n|[^\n]+\Z")
 _FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.md$")
 _STUB = re.compile(r"^See \[.*\]\([A-Za-z0-9][A-Za-z0-9_-]*\.md\)\.$")
-_HEADING_TEXT = re.compile(r"^ {0,3}#{1,6}[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
 
 
 @dataclass(frozen=True)
@@ -44,13 +43,7 @@ def _key(heading: str) -> str:
 
 def find_sections(lines: list[str]) -> list[Section]:
     """Every `##` section of `lines` (no line endings), in order."""
-    heads = [
-        (block.start, block.path[-1])
-        for block in parse_blocks(lines)
-        if block.kind == "heading" and block.level == 2
-    ]
-    ends = [start for start, _ in heads[1:]] + [len(lines)]
-    return [Section(text, start, end) for (start, text), end in zip(heads, ends, strict=True)]
+    return [Section(s.heading, s.start, s.end) for s in top_sections(lines) if s.number > 0]
 
 
 def default_file_name(heading: str) -> str:
@@ -153,7 +146,7 @@ def split_spec(
             cursor = section.end
         kept.extend(raw[cursor:])
 
-        title = _title_of(lines) or locked.dir_name
+        title = document_title(lines) or locked.dir_name
         if existing is None:
             sub_text = f"# {chosen[0].heading}: {title}{newline}{newline}" + "".join(moved)
         else:
@@ -175,14 +168,6 @@ def _cut_fence(tail: str) -> tuple[str, str]:
     """The closing frontmatter fence line and the body after it."""
     first = _LINES.match(tail)
     return (first.group(0), tail[first.end() :]) if first else ("", tail)
-
-
-def _title_of(lines: list[str]) -> str | None:
-    for block in parse_blocks(lines):
-        if block.kind == "heading" and block.level == 1:
-            match = _HEADING_TEXT.match(lines[block.start])
-            return match.group(1).strip() if match else None
-    return None
 
 
 def _existing_text(target: Path, name: str, appending: bool) -> str | None:
