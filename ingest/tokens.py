@@ -14,6 +14,8 @@ from functools import lru_cache
 import tiktoken
 
 from .config import DEFAULT_ENCODING
+from .frontmatter import split_document
+from .sections import split_lines, top_sections
 
 __all__ = ["SectionTokens", "count_tokens", "get_encoding", "section_tokens"]
 
@@ -49,10 +51,6 @@ def _count(text: str, encoding: str) -> int:
 _count_cached = lru_cache(maxsize=4096)(_count)
 
 
-_H2 = re.compile(r"^##\s+(.+?)\s*#*\s*$")
-_FENCE = re.compile(r"^\s*(```|~~~)")
-
-
 @dataclass(frozen=True)
 class SectionTokens:
     heading: str  # "(preamble)" for text before the first `##`
@@ -60,22 +58,30 @@ class SectionTokens:
     tokens: int
 
 
+_LINES = re.compile(r"[^\n]*\n|[^\n]+\Z")
+
+
 def section_tokens(
     text: str, encoding: str = DEFAULT_ENCODING, first_line: int = 1
 ) -> list[SectionTokens]:
-    """Tokens per `##` section, ignoring `##` inside code fences."""
-    sections: list[tuple[str, int, list[str]]] = [("(preamble)", first_line, [])]
-    in_fence = False
-    for offset, line in enumerate(text.splitlines(keepends=True)):
-        if _FENCE.match(line):
-            in_fence = not in_fence
-        match = None if in_fence else _H2.match(line.rstrip("\r\n"))
-        if match:
-            sections.append((match.group(1), first_line + offset, [line]))
-        else:
-            sections[-1][2].append(line)
-    return [
-        SectionTokens(heading, line, count_tokens("".join(lines), encoding))
-        for heading, line, lines in sections
-        if heading != "(preamble)" or "".join(lines).strip()
-    ]
+    """Tokens per `##` section of a file's text, frontmatter counted in the preamble.
+
+    Sections are ingest.sections' top-level sections, the ones chunks and context bundles use:
+    a `##` inside any code fence or indented four spaces is not a heading, a later `#` is one.
+    """
+    body = split_document(text).body  # a suffix of `text`: YAML comments are not headings
+    head = text[: len(text) - len(body)]
+    body_line = first_line + head.count("\n")
+    raw = _LINES.findall(body)  # the exact text of each line, so counts cover every character
+    sections = top_sections(split_lines(body))
+    out: list[SectionTokens] = []
+    for section in sections:
+        part = "".join(raw[section.start : section.end])
+        if section.number == 0:
+            part = head + part
+            if not part.strip():
+                continue
+        heading = section.heading if section.number else "(preamble)"
+        line = body_line + section.start if section.number else first_line
+        out.append(SectionTokens(heading, line, count_tokens(part, encoding)))
+    return out
