@@ -56,7 +56,7 @@ class Chunk:
     heading_path: tuple[str, ...]  # e.g. ("Design", "Storage"); () for the preamble
     section_kind: str  # one of SECTION_KINDS
     text: str  # the chunk's markdown, without the contextual header
-    header: str  # contextual header: spec id, title, heading path, status, tags
+    header: str  # contextual header: spec id, title, heading path, tags (never the status)
     line_start: int  # 1-based, inclusive, lines of `file`
     line_end: int
     tokens: int  # tiktoken (cl100k) count of `text`
@@ -105,8 +105,13 @@ def _section_kind(path: Sequence[str]) -> str:
 
 
 def chunk_header(spec: Spec, file: str, path: Sequence[str]) -> str:
-    """Spec id words, title, where in the spec, status and tags: what the words of the chunk
-    alone do not say. The corpus study measured ~0.13 MRR from such a header."""
+    """Spec id words, title, where in the spec and tags: what the words of the chunk alone do
+    not say. The corpus study measured ~0.13 MRR from such a header.
+
+    The status is left out on purpose (spec 032): it is what orchestrators change most often, it
+    says nothing about a spec's subject, and the header is part of every chunk's content hash, so
+    a status in it would make every status callback re-embed the whole spec. Status filters read
+    the spec's indexed metadata instead."""
     number, _, slug = spec.dir_name.partition("-")
     title = spec.title if len(spec.title) <= MAX_TITLE_CHARS else spec.title[:MAX_TITLE_CHARS]
     lines = [f"{number} {slug.replace('-', ' ')}: {title}".strip()]
@@ -114,13 +119,8 @@ def chunk_header(spec: Spec, file: str, path: Sequence[str]) -> str:
     where.extend(path)
     if where:
         lines.append(" > ".join(where))
-    facts = []
-    if spec.meta.status:
-        facts.append(f"status: {spec.meta.status}")
     if spec.meta.tags:
-        facts.append("tags: " + ", ".join(spec.meta.tags[:MAX_HEADER_TAGS]))
-    if facts:
-        lines.append("; ".join(facts))
+        lines.append("tags: " + ", ".join(spec.meta.tags[:MAX_HEADER_TAGS]))
     return "\n".join(lines)
 
 

@@ -5,7 +5,9 @@ crash-safely.
    recorded; only specs whose stats differ are read, and only those whose bytes differ are parsed
    and chunked. A no-op run therefore reads no file and never loads the model.
 2. Chunk ids are content-addressed (header + text), so an edited spec re-embeds only the chunks
-   whose words changed; a status or tag change changes every header and re-embeds the spec.
+   whose words changed. A status or priority change re-embeds nothing (the header leaves them
+   out, spec 032): the spec's chunk rows are rewritten in SQLite with the new metadata. A tag
+   change alters every header and re-embeds the spec.
 3. Order of writes, so that a crash at ANY point is repaired by the next run:
    mark SQLite dirty -> upsert new vectors into Chroma -> ONE SQLite transaction replacing the
    chunks, FTS rows and file/spec bookkeeping -> delete vectors no chunk uses -> clear dirty.

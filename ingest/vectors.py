@@ -29,7 +29,7 @@ __all__ = ["HEARTBEAT_TIMEOUT_SECONDS", "VectorStore", "chunk_metadata", "collec
 # A Chroma server that is down must fail fast: a CLI call or an agent's tool call should not hang.
 HEARTBEAT_TIMEOUT_SECONDS = 2.0
 REQUEST_TIMEOUT_SECONDS = 30.0
-_METADATA_FIELDS = ("spec", "file", "section_kind", "status")
+_METADATA_FIELDS = ("spec", "file", "section_kind")
 
 
 def collection_name(chroma_url: str | None, layout: IndexLayout) -> str:
@@ -280,7 +280,7 @@ class VectorStore:
         self, vector: np.ndarray, limit: int = 10, where: Mapping[str, Any] | None = None
     ) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity) best first; `where` is a Chroma filter over spec,
-        file, section_kind and status, e.g. {"spec": "045-x"} or {"status": {"$in": [...]}}."""
+        file and section_kind, e.g. {"spec": "045-x"} or {"section_kind": {"$in": [...]}}."""
         if self.count() == 0:
             return []
         got = self._run(
@@ -303,13 +303,13 @@ def _clean_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def chunk_metadata(chunk: Any) -> dict[str, Any]:
-    """What a vector carries besides its id: only fields that are part of the chunk's content
-    hash (the header holds status), so an unchanged id never has stale metadata."""
+    """What a vector carries besides its id: only fields fixed by the chunk's content hash, so
+    an unchanged id never has stale metadata. Status and priority change without re-embedding
+    (spec 032): they live in SQLite, where filters read them."""
     return _clean_metadata(
         {
             "spec": chunk.spec,
             "file": chunk.file,
             "section_kind": chunk.section_kind,
-            "status": chunk.status,
         }
     )

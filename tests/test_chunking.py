@@ -111,11 +111,10 @@ def test_sections_become_chunks_with_exact_lines_and_kinds(spec) -> None:
     assert [c.ordinal for c in chunks] == list(range(len(chunks)))
 
 
-def test_header_names_spec_title_path_status_and_tags(spec) -> None:
+def test_header_names_spec_title_path_and_tags_but_not_status(spec) -> None:
     design = next(c for c in chunk_spec(spec, words) if c.heading_path == ("Design",))
-    assert design.header == (
-        "045 unified dashboard: Unified Dashboard\nDesign\nstatus: in-progress; tags: ui, dashboard"
-    )
+    # No status: a status callback must not change chunk ids and re-embed the spec (spec 032).
+    assert design.header == "045 unified dashboard: Unified Dashboard\nDesign\ntags: ui, dashboard"
     assert design.embed_text == f"{design.header}\n\n{design.text}"
     assert (design.title, design.status, design.priority) == (
         "Unified Dashboard",

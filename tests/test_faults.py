@@ -275,15 +275,24 @@ def test_chroma_gone_is_a_503_with_a_stable_code_and_the_service_recovers(
         # Reads that do not need Chroma keep working.
         assert cold.get("/specs/001", headers=auth).status_code == 200
         etag = cold.get("/specs/001", headers=auth).headers["etag"]
+        # A status callback embeds nothing (spec 032), so it is indexed in full without Chroma.
         patched = cold.patch(
             "/specs/001", json={"status": "planned"}, headers={**auth, "If-Match": etag}
         )
-        # The file write lands and its re-index cannot: the write is acknowledged (the file is the
-        # source of truth) with a warning naming the backend, and its ETag is the new version.
         assert patched.status_code == 200, patched.text
-        assert any("backend_unavailable" in w for w in patched.json()["warnings"])
+        assert patched.json()["warnings"] == []
         assert SpecMemory(specs, tmp_path / "peek").get_spec("001").meta.status == "planned"
-        assert patched.headers["etag"] == cold.get("/specs/001", headers=auth).headers["etag"]
+        # A tag changes every chunk's header: the file write lands and its re-index cannot. The
+        # write is acknowledged (the file is the source of truth) with a warning naming the
+        # backend, and its ETag is the new version.
+        etag = patched.headers["etag"]
+        tagged = cold.patch(
+            "/specs/001", json={"tags": {"add": ["outage"]}}, headers={**auth, "If-Match": etag}
+        )
+        assert tagged.status_code == 200, tagged.text
+        assert any("backend_unavailable" in w for w in tagged.json()["warnings"])
+        assert "outage" in SpecMemory(specs, tmp_path / "peek").get_spec("001").meta.tags
+        assert tagged.headers["etag"] == cold.get("/specs/001", headers=auth).headers["etag"]
 
         chroma.start()
         assert cold.get("/search", params={"q": "token"}).status_code == 200

@@ -112,7 +112,7 @@ def test_editing_a_spec_reembeds_only_its_changed_chunks(tiny_specs: Path) -> No
     assert "signed" in " ".join(c.text for c in after["chunks"].values())
 
 
-def test_status_change_reembeds_the_whole_spec(tiny_specs: Path) -> None:
+def test_status_change_reembeds_nothing_and_updates_the_metadata(tiny_specs: Path) -> None:
     memory = memory_for(tiny_specs)
     memory.ingest()
     old = {c for c in index_state(memory)["chunks"] if c.startswith("001-")}
@@ -121,11 +121,24 @@ def test_status_change_reembeds_the_whole_spec(tiny_specs: Path) -> None:
         readme.read_text().replace("status: complete", "status: in-progress"), encoding="utf-8"
     )
     summary = memory.ingest()
-    assert summary.embedded == len(old)
+    assert (summary.updated, summary.embedded, summary.chunks_removed) == (1, 0, 0)
     state = index_state(memory)
     new = {c for c in state["chunks"] if c.startswith("001-")}
-    assert not old & new
+    assert new == old
     assert all(state["chunks"][c].status == "in-progress" for c in new)
+    in_progress = memory.search("auth", status="in-progress", mode="lexical")
+    complete = memory.search("auth", status="complete", mode="lexical")
+    assert "001-auth-design" in {h.spec for h in in_progress} - {h.spec for h in complete}
+
+
+def test_tag_change_reembeds_the_whole_spec(tiny_specs: Path) -> None:
+    memory = memory_for(tiny_specs)
+    memory.ingest()
+    old = {c for c in index_state(memory)["chunks"] if c.startswith("001-")}
+    memory.update_spec("001", add_tags=["tokens"])
+    state = index_state(memory)
+    new = {c for c in state["chunks"] if c.startswith("001-")}
+    assert not old & new and len(new) == len(old)
 
 
 def test_deleted_spec_and_file_disappear_from_both_stores(tiny_specs: Path) -> None:
