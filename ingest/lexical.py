@@ -7,8 +7,9 @@ holds the vectors of those ids and may briefly hold more (written before this co
 here and fetch vectors by id (`VectorStore.get_vectors`), and can use `generation()` to notice
 that an ingest committed something new.
 
-Read API (for retriever/): `all_chunks()`, `chunks_of(spec)`, `fts_search(match, limit, filters)`,
-`fts_query(text)` to build a safe MATCH expression, `spec_records()`, `generation()`.
+Read API (for retriever/): `all_chunks()`, `chunk_order()`, `chunks_by_id(ids)`, `chunks_of(spec)`,
+`fts_search(match, limit, filters)`, `fts_query(text)` to build a safe MATCH expression,
+`spec_records()`, `generation()`.
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ _CHUNK_COLUMNS = (
 )
 _FILTER_COLUMNS = {"spec", "file", "status", "priority", "section_kind"}
 _WORD = re.compile(r"\w+", re.UNICODE)
+_IN_BATCH = 500  # ids per `IN (...)`: well under SQLite's default limit of 32,766 variables
 
 
 @dataclass(frozen=True)
@@ -355,6 +357,30 @@ class LexicalIndex:
                 f"SELECT {_CHUNK_COLUMNS} FROM chunks ORDER BY spec, ordinal"
             ).fetchall()
         return [_chunk_of(row) for row in rows]
+
+    def chunk_order(self) -> list[tuple[str, int, int]]:
+        """(chunk id, line_start, line_end) of every chunk in `all_chunks` order, without the
+        texts: what a reader compares with its copy to fetch only the chunks that changed. The
+        lines are there because they move without changing the id (a transition appended to the
+        frontmatter shifts the whole body)."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT id, line_start, line_end FROM chunks ORDER BY spec, ordinal"
+            ).fetchall()
+
+    def chunks_by_id(self, ids: Sequence[str]) -> list[Chunk]:
+        """The chunks with these ids that exist (in no particular order)."""
+        found: list[Chunk] = []
+        wanted = list(ids)
+        with self._lock:
+            for start in range(0, len(wanted), _IN_BATCH):
+                batch = wanted[start : start + _IN_BATCH]
+                marks = ",".join("?" * len(batch))
+                rows = self._db.execute(
+                    f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE id IN ({marks})", batch
+                ).fetchall()
+                found.extend(_chunk_of(row) for row in rows)
+        return found
 
     def chunks_of(self, spec: str) -> list[Chunk]:
         with self._lock:

@@ -15,44 +15,77 @@ import numpy as np
 
 __all__ = ["BM25Index"]
 
+VOCABULARY_SLACK = 2.0  # compact the vocabulary when it holds over twice the terms in use
+
 
 class BM25Index:
     """Okapi BM25 scores of every document for a bag of query terms.
 
     Documents are given as term lists (already analyzed). `scores` returns one float per document,
     0.0 where no query term occurs.
+
+    Each document is also kept encoded (term ids into `vocabulary`), so that after an edit the
+    next index is built from the unchanged documents' codes plus the new documents' terms
+    (`rebuilt`) instead of analyzing and encoding every document again.
     """
 
     def __init__(self, documents: Sequence[Sequence[str]], k1: float = 1.2, b: float = 0.75):
+        vocabulary: dict[str, int] = {}
+        self._build(vocabulary, [_encode(doc, vocabulary) for doc in documents], k1, b)
+
+    def rebuilt(self, documents: Sequence[np.ndarray | Sequence[str]]) -> BM25Index:
+        """A new index over `documents`: each either a code array of THIS index (`encoded[i]`,
+        reused as is) or a list of terms (encoded now). This index is left unchanged."""
+        vocabulary = dict(self.vocabulary)
+        encoded = [
+            doc if isinstance(doc, np.ndarray) else _encode(doc, vocabulary) for doc in documents
+        ]
+        index = BM25Index.__new__(BM25Index)
+        index._build(vocabulary, encoded, self.k1, self.b)
+        return index
+
+    def _build(
+        self, vocabulary: dict[str, int], encoded: list[np.ndarray], k1: float, b: float
+    ) -> None:
+        if len(vocabulary) > VOCABULARY_SLACK * max(1, _distinct(encoded)):
+            # Terms of edited-away documents stay in the vocabulary; drop them once they
+            # dominate, so a long-running server's vocabulary does not grow with every edit.
+            vocabulary, encoded = _compact(vocabulary, encoded)
         self.k1 = k1
         self.b = b
-        self.size = len(documents)
-        lengths = np.array([len(doc) for doc in documents], dtype=np.float32)
+        self.vocabulary = vocabulary
+        self.encoded = encoded
+        self.size = len(encoded)
+        lengths = np.array([len(doc) for doc in encoded], dtype=np.float32)
         self.lengths = lengths
         average = float(lengths.mean()) if self.size else 0.0
         # The length normalization per document does not depend on the query: precompute it.
         self._norm = k1 * (1.0 - b + b * lengths / average) if average else np.full(self.size, k1)
         # Postings via one sort of (term, document) keys instead of a Counter per document:
         # building the index is on the path of the first search after every ingest.
-        vocabulary: dict[str, int] = {}
-        term_ids = np.fromiter(
-            (vocabulary.setdefault(t, len(vocabulary)) for doc in documents for t in doc),
-            dtype=np.int64,
-        )
+        size = max(self.size, 1)
+        term_ids = np.concatenate(encoded) if encoded else np.zeros(0, dtype=np.int64)
         doc_ids = np.repeat(np.arange(self.size, dtype=np.int64), lengths.astype(np.int64))
-        keys, tf = np.unique(term_ids * max(self.size, 1) + doc_ids, return_counts=True)
-        key_terms = keys // max(self.size, 1)
-        key_docs = (keys % max(self.size, 1)).astype(np.int32)
-        bounds = np.searchsorted(key_terms, np.arange(len(vocabulary) + 1))
+        keys, tf = np.unique(term_ids.astype(np.int64) * size + doc_ids, return_counts=True)
+        key_terms = keys // size
+        key_docs = (keys % size).astype(np.int32)
         tf = tf.astype(np.float32)
+        # Terms that occur, and where each one's postings start and end.
+        starts = np.flatnonzero(np.diff(key_terms, prepend=-1))
+        ends = np.append(starts[1:], len(keys))[: len(starts)]
+        used = key_terms[starts]
+        df = (ends - starts).astype(np.float64)
+        # BM25's "+1" variant: never negative, so a term in most chunks still adds a little.
+        idf = np.log(1.0 + (self.size - df + 0.5) / (df + 0.5))
+        names = list(vocabulary)  # ids are assigned in insertion order: names[id] is the term
         self._postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._idf: dict[str, float] = {}
-        for term, index in vocabulary.items():
-            lo, hi = bounds[index], bounds[index + 1]
+        for term_id, lo, hi, weight in zip(
+            used.tolist(), starts.tolist(), ends.tolist(), idf.tolist(), strict=True
+        ):
+            term = names[term_id]
             self._postings[term] = (key_docs[lo:hi], tf[lo:hi])
-            df = hi - lo
-            # BM25's "+1" variant: never negative, so a term in most chunks still adds a little.
-            self._idf[term] = float(np.log(1.0 + (self.size - df + 0.5) / (df + 0.5)))
+            self._idf[term] = weight
 
     def idf(self, term: str) -> float:
         return self._idf.get(term, 0.0)
@@ -74,3 +107,28 @@ class BM25Index:
             weight = self._idf[term] * repeats * (weights.get(term, 1.0) if weights else 1.0)
             total[ids] += weight * tf * (self.k1 + 1.0) / (tf + self._norm[ids])
         return total
+
+
+def _encode(document: Sequence[str], vocabulary: dict[str, int]) -> np.ndarray:
+    """The document's term ids, adding new terms to `vocabulary`."""
+    for term in sorted(set(document).difference(vocabulary)):  # sorted: ids independent of hashing
+        vocabulary[term] = len(vocabulary)
+    return np.array(list(map(vocabulary.__getitem__, document)), dtype=np.int32)
+
+
+def _distinct(encoded: Sequence[np.ndarray]) -> int:
+    if not encoded:
+        return 0
+    return len(np.unique(np.concatenate(encoded)))
+
+
+def _compact(
+    vocabulary: dict[str, int], encoded: list[np.ndarray]
+) -> tuple[dict[str, int], list[np.ndarray]]:
+    """The vocabulary of the terms in use only, ids renumbered from 0, and the codes to match."""
+    names = list(vocabulary)
+    used = np.unique(np.concatenate(encoded)) if encoded else np.zeros(0, dtype=np.int32)
+    remap = np.full(len(names), -1, dtype=np.int32)
+    remap[used] = np.arange(len(used), dtype=np.int32)
+    compacted = {names[term_id]: new for new, term_id in enumerate(used.tolist())}
+    return compacted, [remap[doc] for doc in encoded]

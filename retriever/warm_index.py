@@ -3,8 +3,9 @@ and the dense vectors as one numpy matrix.
 
 Chroma and SQLite stay the stores of record. Querying them per search costs tens of milliseconds
 (a Chroma query plus an FTS5 round trip); holding ~9k chunks x 384 floats (14 MB for LeanSpec) in
-memory makes a hybrid search a few milliseconds plus the query embedding. The copy is rebuilt when
-the index generation changes, so it never serves a mix of two index states.
+memory makes a hybrid search a few milliseconds plus the query embedding. A new copy is made when
+the index generation changes, so it never serves a mix of two index states; it borrows what did
+not change from the old one (retriever.warm_loader).
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from .dense import DenseIndex
 from .lexical_rank import BM25Index
 from .terms import terms
 
-__all__ = ["ChunkRecord", "SpecInfo", "WarmIndex", "build_warm_index", "lexical_document"]
+__all__ = [
+    "ChunkRecord",
+    "SpecInfo",
+    "WarmIndex",
+    "build_warm_index",
+    "lexical_document",
+    "spec_infos",
+]
 
 
 @dataclass(frozen=True)
@@ -91,7 +99,10 @@ class WarmIndex:
         vectors: np.ndarray | None,
         specs: Mapping[str, SpecInfo],
         generation: object = None,
+        previous: WarmIndex | None = None,
     ):
+        """`previous`, an older copy of the same index, lends its analyzed text for the chunks
+        it shares with this one: after an edit only the edited spec's chunks are analyzed."""
         if vectors is not None and len(vectors) != len(chunks):
             raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
         order = sorted(range(len(chunks)), key=lambda i: (chunks[i].spec, i))
@@ -111,8 +122,33 @@ class WarmIndex:
         self.starts = np.array(starts, dtype=np.int64)
         self.counts = np.diff(np.append(self.starts, len(self.chunks)))
         self.specs = [specs.get(name) or SpecInfo(name) for name in names]
-        self.bm25 = BM25Index([lexical_document(chunk) for chunk in self.chunks])
+        if previous is None:
+            self.bm25 = BM25Index([lexical_document(chunk) for chunk in self.chunks])
+        else:
+            codes = dict(zip((c.id for c in previous.chunks), previous.bm25.encoded, strict=True))
+            self.bm25 = previous.bm25.rebuilt(
+                [codes[c.id] if c.id in codes else lexical_document(c) for c in self.chunks]
+            )
         self.dense = DenseIndex(self.vectors) if self.vectors is not None else None
+
+    def with_specs(
+        self,
+        specs: Mapping[str, SpecInfo],
+        generation: object,
+        chunks: Sequence[ChunkRecord] | None = None,
+    ) -> WarmIndex:
+        """This index with new spec metadata: for a generation whose chunk ids are exactly these
+        (a status or priority change), where text, postings and vectors all carry over.
+        `chunks`, the same ids in the same order, may give chunks new line ranges."""
+        if chunks is not None and [c.id for c in chunks] != [c.id for c in self.chunks]:
+            raise ValueError("with_specs needs the same chunk ids in the same order")
+        copy = object.__new__(WarmIndex)
+        copy.__dict__.update(self.__dict__)
+        copy.specs = [specs.get(name) or SpecInfo(name) for name in self.spec_names]
+        copy.generation = generation
+        if chunks is not None:
+            copy.chunks = list(chunks)
+        return copy
 
     def __len__(self) -> int:
         return len(self.chunks)
@@ -150,13 +186,24 @@ def build_warm_index(
     catalog: Any = None,
     generation: object = None,
     spec_records: Mapping[str, Any] | None = None,
+    previous: WarmIndex | None = None,
 ) -> WarmIndex:
     """A WarmIndex from indexed chunks (ingest Chunks or records with the same fields).
 
     Spec metadata comes from `spec_records` (the index's own spec table) when given, else from the
     chunks: either way as indexed, so filters agree with the text that was ranked. Parent and
-    depends_on are resolved to dir names through `catalog` when given.
+    depends_on are resolved to dir names through `catalog` when given. `previous` is an older
+    copy whose analyzed text is reused (WarmIndex).
     """
+    specs = spec_infos(chunks, catalog, spec_records)
+    records = [c if isinstance(c, ChunkRecord) else ChunkRecord.of(c) for c in chunks]
+    return WarmIndex(records, vectors, specs, generation, previous)
+
+
+def spec_infos(
+    chunks: Sequence[Any], catalog: Any = None, spec_records: Mapping[str, Any] | None = None
+) -> dict[str, SpecInfo]:
+    """The SpecInfo of every spec that has chunks (see build_warm_index for the sources)."""
     specs: dict[str, SpecInfo] = {}
     for chunk in chunks:
         if chunk.spec in specs:
@@ -176,5 +223,4 @@ def build_warm_index(
             parent=parent,
             depends_on=depends,
         )
-    records = [c if isinstance(c, ChunkRecord) else ChunkRecord.of(c) for c in chunks]
-    return WarmIndex(records, vectors, specs, generation)
+    return specs

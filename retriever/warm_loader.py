@@ -5,16 +5,19 @@ query) and reuses the in-memory WarmIndex while it has not moved. When it moves,
 read from SQLite and their vectors fetched by id from Chroma, so the warm copy always matches one
 committed generation: never chunks of one ingest with vectors of another.
 
-Vectors are fetched only for chunk ids the previous warm copy did not hold (ids are
-content-addressed: same id, same embedded text, same vector), and the matrix is kept in
-`search-vectors.npz` in the data dir for the next process: a one-shot CLI search then skips
-importing Chroma altogether. That file is a cache like every other file there, trusted only when
-its generation, model and exact chunk id list match the index.
+A new generation costs what changed, not the whole index: only the chunks the previous copy did
+not hold are read from SQLite, analyzed and their vectors fetched (ids are content-addressed: same
+id, same embedded text, same vector); a status change, which changes no chunk (spec 032), swaps
+in the new spec metadata and reuses everything else. The matrix is kept in `search-vectors.npz`
+in the data dir for the next process: a one-shot CLI search then skips importing Chroma
+altogether. That file is a cache like every other file there, trusted only when its model and
+exact chunk id list match the index.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import threading
 from typing import Any
@@ -27,7 +30,7 @@ from ingest.layout import IndexLayout, check_manifest
 from ingest.lexical import LexicalIndex
 from ingest.vectors import VectorStore
 
-from .warm_index import WarmIndex, build_warm_index
+from .warm_index import ChunkRecord, WarmIndex, build_warm_index, spec_infos
 
 __all__ = ["NoIndex", "WarmIndexLoader"]
 
@@ -103,30 +106,70 @@ class WarmIndexLoader:
         last_error: InvalidInput | None = None
         for _ in range(LOAD_ATTEMPTS):
             generation = lexical.generation()
-            chunks = lexical.all_chunks()
-            vectors = None
-            if need_vectors and chunks:
-                try:
-                    vectors = self._vectors_for([c.id for c in chunks], generation, manifest)
-                except InvalidInput as err:
-                    last_error = err
-                    continue
+            order = lexical.chunk_order()
+            records = lexical.spec_records()
+            previous = self._warm
+            try:
+                fresh = self._next_copy(
+                    lexical, previous, order, records, manifest, catalog, need_vectors, generation
+                )
+            except InvalidInput as err:
+                last_error = err
+                continue
             if lexical.generation() != generation:
                 continue  # an ingest committed while we read: read the new state
-            records = lexical.spec_records()
-            return build_warm_index(
-                chunks, vectors, catalog, generation=generation, spec_records=records
-            )
+            return fresh
         raise last_error or InvalidInput(
             f"the index in {self.layout.data_dir} kept changing while it was read; retry"
         )
 
-    def _vectors_for(self, ids: list[str], generation: int, manifest: Any) -> np.ndarray:
-        cached = self._read_cache(ids, generation, manifest.model)
-        if cached is not None:
-            return cached
-        known: dict[str, np.ndarray] = {}
+    def _next_copy(
+        self,
+        lexical: LexicalIndex,
+        previous: WarmIndex | None,
+        order: list[tuple[str, int, int]],
+        records: dict[str, Any],
+        manifest: Any,
+        catalog: Any,
+        need_vectors: bool,
+        generation: int,
+    ) -> WarmIndex:
+        """The copy for `generation`, taking from `previous` whatever it still holds.
+
+        Same chunk ids in the same order (a status or priority change: the chunk header leaves
+        them out, spec 032) reuse everything but the spec metadata. Otherwise only the chunks
+        `previous` lacks are read from SQLite, and only their vectors fetched.
+        """
+        ids = [chunk_id for chunk_id, _, _ in order]
+        lines = {chunk_id: (start, end) for chunk_id, start, end in order}
+        if (
+            previous is not None
+            and (previous.has_vectors or not need_vectors)
+            and len(previous.chunks) == len(ids)
+            and all(c.id == chunk_id for c, chunk_id in zip(previous.chunks, ids, strict=True))
+        ):
+            chunks = [_at_lines(c, lines[c.id]) for c in previous.chunks]
+            return previous.with_specs(spec_infos(chunks, catalog, records), generation, chunks)
+        known = {c.id: c for c in previous.chunks} if previous is not None else {}
+        missing = [chunk_id for chunk_id in ids if chunk_id not in known]
+        fetched = {c.id: ChunkRecord.of(c) for c in lexical.chunks_by_id(missing)}
+        if len(fetched) != len(missing):
+            raise InvalidInput("chunks were removed while the index was read; retry")
+        chunks = [_at_lines(known.get(i) or fetched[i], lines[i]) for i in ids]
+        vectors = self._vectors_for(ids, manifest) if need_vectors and chunks else None
+        return build_warm_index(
+            chunks, vectors, catalog, generation=generation, spec_records=records, previous=previous
+        )
+
+    def _vectors_for(self, ids: list[str], manifest: Any) -> np.ndarray:
+        """Vectors in `ids` order: from the previous copy by id (ids are content-addressed: same
+        id, same embedded text, same vector), else from the file cache, else from Chroma."""
         previous = self._warm
+        if previous is None or previous.vectors is None:
+            cached = self._read_cache(ids, manifest.model)
+            if cached is not None:
+                return cached
+        known: dict[str, np.ndarray] = {}
         if previous is not None and previous.vectors is not None:
             known = {c.id: row for c, row in zip(previous.chunks, previous.vectors, strict=True)}
         missing = [chunk_id for chunk_id in ids if chunk_id not in known]
@@ -134,28 +177,25 @@ class WarmIndexLoader:
             fetched = self._vector_store(manifest).get_vectors(missing)
             known.update(zip(missing, fetched, strict=True))
         vectors = np.stack([known[chunk_id] for chunk_id in ids]).astype(np.float32)
-        self._write_cache(ids, vectors, generation, manifest.model)
+        self._write_cache(ids, vectors, manifest.model)
         return vectors
 
-    def _read_cache(self, ids: list[str], generation: int, model: str) -> np.ndarray | None:
+    def _read_cache(self, ids: list[str], model: str) -> np.ndarray | None:
         path = self.layout.data_dir / VECTOR_CACHE
         try:
             with np.load(path, allow_pickle=False) as data:
-                if int(data["generation"]) != generation or str(data["model"]) != model:
-                    return None
-                if data["ids"].tolist() != ids:
+                # The exact id list and model are enough: a vector is a function of both.
+                if str(data["model"]) != model or data["ids"].tolist() != ids:
                     return None
                 return np.asarray(data["vectors"], dtype=np.float32)
         except (OSError, KeyError, ValueError):
             return None  # absent, torn or from another version: fetch from Chroma instead
 
-    def _write_cache(
-        self, ids: list[str], vectors: np.ndarray, generation: int, model: str
-    ) -> None:
+    def _write_cache(self, ids: list[str], vectors: np.ndarray, model: str) -> None:
         path = self.layout.data_dir / VECTOR_CACHE
         temp = path.with_name(f".{VECTOR_CACHE}.{os.getpid()}.{threading.get_ident()}.npz")
         try:
-            np.savez(temp, ids=np.array(ids), vectors=vectors, generation=generation, model=model)
+            np.savez(temp, ids=np.array(ids), vectors=vectors, model=model)
             os.replace(temp, path)
         except OSError:
             with contextlib.suppress(OSError):
@@ -167,3 +207,10 @@ class WarmIndexLoader:
             store.collection(manifest, create=False)
             self._vectors = store
         return self._vectors
+
+
+def _at_lines(chunk: ChunkRecord, lines: tuple[int, int]) -> ChunkRecord:
+    """`chunk` with the line range the index now gives it (same id, text moved)."""
+    if (chunk.line_start, chunk.line_end) == lines:
+        return chunk
+    return dataclasses.replace(chunk, line_start=lines[0], line_end=lines[1])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from retriever.fusion import best_chunks, combine, rrf, spec_scores, zscore
 from retriever.lexical_rank import BM25Index
@@ -130,3 +132,36 @@ def test_dense_two_stage_keeps_the_exact_top_chunks():
     mask[:900] = True  # few enough eligible rows: exact over the masked rows only
     masked = staged.scores(query, mask)
     assert np.allclose(masked[:900], exact[:900]) and np.isneginf(masked[900:]).all()
+
+
+_WORDS = ["alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta"]
+_words = st.lists(st.sampled_from(_WORDS), max_size=12)
+
+
+@given(
+    old=st.lists(_words, max_size=8),
+    new=st.lists(st.tuples(st.booleans(), _words), max_size=8),
+)
+def test_a_rebuilt_bm25_index_scores_like_one_built_from_scratch(old, new) -> None:
+    # Each new document either reuses an old one's codes (when there is one) or brings terms.
+    first = BM25Index(old)
+    documents: list = []
+    plain: list[list[str]] = []
+    for i, (reuse, words) in enumerate(new):
+        if reuse and old:
+            documents.append(first.encoded[i % len(old)])
+            plain.append(old[i % len(old)])
+        else:
+            documents.append(words)
+            plain.append(words)
+    rebuilt, scratch = first.rebuilt(documents), BM25Index(plain)
+    for query in (["alpha"], ["beta", "gamma", "gamma"], ["omega"], ["zeta", "eta", "theta"]):
+        assert np.allclose(rebuilt.scores(query), scratch.scores(query))
+
+
+def test_the_vocabulary_is_compacted_when_edits_leave_it_mostly_unused() -> None:
+    index = BM25Index([[f"w{i}" for i in range(100)]])
+    for round_ in range(5):
+        index = index.rebuilt([[f"r{round_}-{i}" for i in range(100)]])
+    assert len(index.vocabulary) <= 2 * 100
+    assert index.scores(["r4-7"])[0] > 0 and index.idf("w3") == 0.0

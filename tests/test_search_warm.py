@@ -80,3 +80,46 @@ def test_lexical_search_needs_no_vectors(tiny_specs):
     hits = fresh.search("bearer tokens", mode="lexical")
     assert hits[0].spec == "001-auth-design"
     assert served(fresh).has_vectors  # asking for hybrid afterwards loads them
+
+
+def test_a_status_change_swaps_the_metadata_and_reuses_the_rest(tiny_specs):
+    memory = memory_for(tiny_specs)
+    memory.ingest()
+    before = served(memory)
+    memory.update_spec("001", status="in-progress")
+    after = served(memory)
+    assert after is not before and after.generation != before.generation
+    assert after.bm25 is before.bm25 and after.vectors is before.vectors  # nothing re-analyzed
+    info = after.specs[after.spec_position["001-auth-design"]]
+    assert info.status == "in-progress"
+    assert "001-auth-design" in {h.spec for h in memory.search("auth", status="in-progress")}
+    # The transition appended to the frontmatter moved every body line of 001 without changing
+    # a chunk id: the served line ranges are the index's, as a fresh load reads them.
+    fresh = served(memory_for(tiny_specs))
+    assert [(c.id, c.line_start, c.line_end) for c in after.chunks] == [
+        (c.id, c.line_start, c.line_end) for c in fresh.chunks
+    ]
+    moved = [c for c in after.chunks if c.spec == "001-auth-design"]
+    old_lines = {c.id: c.line_start for c in before.chunks}
+    assert all(c.line_start > old_lines[c.id] for c in moved if c.line_start > 1)
+
+
+def test_an_edit_builds_from_reused_parts_what_a_fresh_load_builds(tiny_specs):
+    from retriever.terms import terms
+
+    memory = memory_for(tiny_specs)
+    memory.ingest()
+    served(memory)
+    readme = tiny_specs / "003-search-ui" / "README.md"
+    readme.write_text(readme.read_text() + "\nKeyboard shortcuts for every pane.\n")
+    write_spec(tiny_specs, "004-webhooks", "# Webhooks\n\n## Overview\nSigned webhook delivery.\n")
+    memory.ingest()
+    patched = served(memory)
+    fresh = served(memory_for(tiny_specs))
+    assert [(c.id, c.text, c.line_start) for c in patched.chunks] == [
+        (c.id, c.text, c.line_start) for c in fresh.chunks
+    ]
+    assert np.allclose(patched.vectors, fresh.vectors)
+    for query in ("keyboard shortcuts", "signed webhook", "bearer tokens refresh", "pane"):
+        assert np.allclose(patched.bm25.scores(terms(query)), fresh.bm25.scores(terms(query)))
+    assert patched.specs == fresh.specs
