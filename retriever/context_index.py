@@ -6,7 +6,8 @@ analyzer as search) answers both in a few milliseconds and needs no model, so bu
 plain checkout with no index too: then it also ranks the seed specs (best section + 0.3 x second,
 the spec score the corpus study chose).
 
-Built once per catalog version (the content hashes of every spec) and reused while nothing changes.
+Built once per catalog version (the content hashes of every spec) and reused while nothing changes;
+a new version borrows the encoded terms of every unchanged spec from the last one built.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from .fusion import spec_scores
 from .lexical_rank import BM25Index
 from .terms import terms
 
-__all__ = ["SectionIndex", "SectionScore", "catalog_key", "section_index"]
+__all__ = ["SectionIndex", "SectionScore", "catalog_key", "section_index", "spec_version"]
 
 SECOND_SECTION_WEIGHT = 0.3
 
@@ -39,25 +40,38 @@ class SectionScore:
     score: float
 
 
+def spec_version(spec: Spec) -> tuple:
+    """Changes whenever one of the spec's files does."""
+    return (spec.dir_name, spec.content_hash, tuple(f.content_hash for f in spec.sub_files))
+
+
 def catalog_key(catalog: Catalog) -> tuple:
     """Changes whenever any spec file's content does: the version of everything derived here."""
-    return tuple(
-        (spec.dir_name, spec.content_hash, tuple(f.content_hash for f in spec.sub_files))
-        for spec in catalog
-    )
+    return tuple(spec_version(spec) for spec in catalog)
 
 
 class SectionIndex:
-    def __init__(self, catalog: Catalog):
+    def __init__(self, catalog: Catalog, previous: SectionIndex | None = None):
+        """`previous`, the index of an earlier catalog, lends the encoded terms of every spec
+        version the two share: after one write only that spec's sections are analyzed."""
         self.sections: list[Section] = []
         self.by_spec: dict[str, range] = {}
-        documents: list[list[str]] = []
+        self._versions: dict[tuple, range] = {}
+        documents: list[np.ndarray | list[str]] = []
+        lent = previous._versions if previous is not None else {}
         for spec in catalog:
             start = len(self.sections)
             self.sections.extend(spec_sections(spec))
-            self.by_spec[spec.dir_name] = range(start, len(self.sections))
-            documents.extend(_section_terms(spec))
-        self._bm25 = BM25Index(documents)
+            span = self.by_spec[spec.dir_name] = range(start, len(self.sections))
+            version = spec_version(spec)
+            self._versions[version] = span
+            old = lent.get(version)
+            if previous is not None and old is not None:
+                documents.extend(previous._bm25.encoded[i] for i in old)
+            else:
+                documents.extend(_section_terms(spec))
+        base = previous._bm25 if previous is not None else BM25Index([])
+        self._bm25 = base.rebuilt(documents)
         # Specs with at least one section, in index order, and where their sections start.
         self._ranked = [name for name, span in self.by_spec.items() if len(span)]
         self._starts = np.array([self.by_spec[n].start for n in self._ranked], dtype=np.int64)
@@ -145,7 +159,7 @@ def section_index(catalog: Catalog) -> SectionIndex:
         if index is not None:
             _cache.move_to_end(key)
     if index is None:
-        index = SectionIndex(catalog)
+        index = SectionIndex(catalog, previous=_last[1] if _last is not None else None)
         with _lock:
             _cache[key] = index
             while len(_cache) > MAX_CACHED_CATALOGS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -112,3 +113,16 @@ def test_sections_have_exact_lines_kinds_and_skip_restated_metadata(tmp_path):
     assert sections[2].text.startswith("From DESIGN.md:\n## Storage")
     assert "**Status**" not in sections[0].text and "**Project**" not in sections[0].text
     assert first_sentence(spec).sentence == "Why X exists, in one sentence."
+
+
+def test_a_section_index_built_from_the_last_one_scores_like_a_fresh_one(tiny_specs):
+    from retriever.context_index import SectionIndex
+
+    first = SectionIndex(SpecStore(tiny_specs).scan())
+    readme = tiny_specs / "003-search-ui" / "README.md"
+    readme.write_text(readme.read_text() + "\n## Shortcuts\nKeyboard shortcuts for every pane.\n")
+    catalog = SpecStore(tiny_specs).scan()
+    patched, fresh = SectionIndex(catalog, previous=first), SectionIndex(catalog)
+    assert patched.sections == fresh.sections
+    for query in ("keyboard shortcuts", "bearer tokens", "search pane refresh", "zzz"):
+        assert np.allclose(patched.scores(query), fresh.scores(query))
