@@ -1,15 +1,15 @@
 """Bounded load against a real `specmem serve` process on loopback; writes its figures as JSON.
 
     python -m tests.stress.load --out /tmp/load.json [--clients 8] [--requests 1200]
-        [--seconds 120] [--specs 60] [--model fake|real]
+        [--seconds 120] [--specs 60] [--model fake|real] [--update-share 0.15] [--phases 2]
 
 It copies the first `--specs` specs of the LeanSpec corpus to a scratch dir, ingests them, starts
-`specmem serve` on a free loopback port, warms it, then runs two equal phases of concurrent
+`specmem serve` on a free loopback port, warms it, then runs equal phases (two by default) of concurrent
 clients mixing search (60%), context (25%) and status updates (15%; each client owns its own
 spec, so an If-Match conflict would be a bug, not contention). It stops by itself after the fixed
 request count or the time limit, whichever comes first, and reports per-kind p50/p99 latency,
-throughput, errors, and the server's RSS after warm-up and after each phase (growth between the
-two phases is the leak signal: the first phase still fills caches).
+throughput, errors, and the server's RSS after warm-up and after each phase (growth in the last
+phase is the leak signal: the first phase still fills caches).
 """
 
 from __future__ import annotations
@@ -198,8 +198,12 @@ def run_load(
     specs: int = 60,
     model: str = "fake",
     update_share: float = 0.15,
+    phases: int = 2,
 ) -> dict[str, Any]:
-    """Run the whole bounded load and write the figures to `out`; returns them."""
+    """Run the whole bounded load and write the figures to `out`; returns them. `requests` and
+    `seconds` are shared equally by `phases` (at least 2) phases."""
+    if phases < 2:
+        raise ValueError("at least two phases: growth is measured between phases")
     root = Path(tempfile.mkdtemp(prefix="specmem-load-"))
     env = dict(
         os.environ,
@@ -249,30 +253,38 @@ def run_load(
                 raise RuntimeError(f"specmem serve did not start: {log}")
             time.sleep(0.2)
         warm = _phase(base, spec_names, 2, 40, 60, seed=0)  # loads the model and warm index
-        rss_warm = _rss_kib(server.pid)
-        first = _phase(base, spec_names, clients, requests // 2, seconds / 2, 1, update_share)
-        rss_first = _rss_kib(server.pid)
-        second = _phase(base, spec_names, clients, requests // 2, seconds / 2, 2, update_share)
-        rss_second = _rss_kib(server.pid)
+        rss = {"after_warmup": _rss_kib(server.pid)}
         figures = {
             "model": model,
             "update_share": update_share,
             "specs": len(spec_names),
             "clients": clients,
+            "phases": phases,
             "requests_planned": requests,
             "seconds_limit": seconds,
             "warmup": {"ok": warm["ok"], "errors": warm["errors"]},
-            "phase1": first,
-            "phase2": second,
-            "errors": warm["errors"] + first["errors"] + second["errors"],
-            "rss_kib": {
-                "after_warmup": rss_warm,
-                "after_phase1": rss_first,
-                "after_phase2": rss_second,
-            },
-            "rss_growth_phase2_kib": rss_second - rss_first,
-            "server_alive": server.poll() is None,
         }
+        errors = warm["errors"]
+        for number in range(1, phases + 1):
+            figures[f"phase{number}"] = phase = _phase(
+                base,
+                spec_names,
+                clients,
+                requests // phases,
+                seconds / phases,
+                number,
+                update_share,
+            )
+            errors += phase["errors"]
+            rss[f"after_phase{number}"] = _rss_kib(server.pid)
+        figures.update(
+            errors=errors,
+            rss_kib=rss,
+            # The first phase still fills caches; growth in the LAST one is the leak signal.
+            rss_growth_phase2_kib=rss["after_phase2"] - rss["after_phase1"],
+            rss_growth_last_phase_kib=rss[f"after_phase{phases}"] - rss[f"after_phase{phases - 1}"],
+            server_alive=server.poll() is None,
+        )
     finally:
         if server is not None and server.poll() is None:
             server.send_signal(signal.SIGTERM)
@@ -296,6 +308,7 @@ def main() -> None:
     parser.add_argument("--specs", type=int, default=60)
     parser.add_argument("--model", choices=("fake", "real"), default="fake")
     parser.add_argument("--update-share", type=float, default=0.15)
+    parser.add_argument("--phases", type=int, default=2)
     args = parser.parse_args()
     figures = run_load(
         args.out,
@@ -305,6 +318,7 @@ def main() -> None:
         specs=args.specs,
         model=args.model,
         update_share=args.update_share,
+        phases=args.phases,
     )
     print(json.dumps(figures, indent=2))
 
