@@ -51,6 +51,8 @@ def catalog_key(catalog: Catalog) -> tuple:
 
 
 class SectionIndex:
+    _bm25: BM25Index
+
     def __init__(self, catalog: Catalog, previous: SectionIndex | None = None):
         """`previous`, the index of an earlier catalog, lends the encoded terms of every spec
         version the two share: after one write only that spec's sections are analyzed."""
@@ -119,7 +121,7 @@ class SectionIndex:
         return picked
 
 
-_TERMS: dict[tuple, tuple[list[str], ...]] = {}
+_TERMS: dict[str, tuple[tuple, tuple[list[str], ...]]] = {}
 
 
 def _section_terms(spec: Spec) -> tuple[list[str], ...]:

@@ -78,19 +78,28 @@ def first_sentence(spec: Spec, max_chars: int = 240) -> Summary:
     return per_spec_version(_FIRST_SENTENCES, spec, lambda: _first_sentence(spec, max_chars))
 
 
-_SECTIONS: dict[tuple, tuple[Section, ...]] = {}
-_FIRST_SENTENCES: dict[tuple, Summary] = {}
+_SECTIONS: dict[str, tuple[tuple, tuple[Section, ...]]] = {}
+_FIRST_SENTENCES: dict[str, tuple[tuple, Summary]] = {}
 
 
-def per_spec_version(store: dict[tuple, Any], spec: Spec, compute: Callable[[], Any]) -> Any:
-    """Per spec version (the hashes of its files): parsing and counting happen once."""
-    key = (spec.dir_name, spec.content_hash, *(f.content_hash for f in spec.sub_files))
-    found = store.get(key)
-    if found is None:
-        if len(store) >= MAX_SECTION_CACHE:
-            store.clear()  # a whole new corpus; rebuilding is cheap next to unbounded growth
-        found = store[key] = compute()
-    return found
+def per_spec_version(
+    store: dict[str, tuple[tuple, Any]], spec: Spec, compute: Callable[[], Any]
+) -> Any:
+    """Per spec version (the hashes of its files): parsing and counting happen once.
+
+    Only the latest version of each spec dir is kept. A server's catalog moves on after every
+    write and never asks for a superseded version again, so keeping them would grow memory with
+    every status callback (the load run showed it)."""
+    version = (spec.content_hash, *(f.content_hash for f in spec.sub_files))
+    where = str(spec.path)
+    found = store.get(where)
+    if found is not None and found[0] == version:
+        return found[1]
+    value = compute()
+    if where not in store and len(store) >= MAX_SECTION_CACHE:
+        store.clear()  # many corpora (tests): rebuilding is cheap next to unbounded growth
+    store[where] = (version, value)
+    return value
 
 
 def _parse_spec(spec: Spec) -> list[Section]:
