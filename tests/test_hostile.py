@@ -339,9 +339,8 @@ def test_mcp_answers_every_hostile_call_with_a_tool_error_and_keeps_serving(memo
             assert text.strip(), tool
 
 
-def test_mcp_ignores_an_unknown_argument_rather_than_failing(memory: SpecMemory):
-    # The MCP SDK validates known arguments strictly but drops unknown ones (HTTP refuses them
-    # with 422); recorded in RELIABILITY.md. Either way the call must not break the session.
+def test_mcp_refuses_an_unknown_argument_and_the_session_goes_on(memory: SpecMemory):
+    # As HTTP refuses unknown fields with 422 (spec 083); the session must survive the refusal.
     async def scenario():
         async with Client(build_mcp_server(memory)) as client:
             odd = await client.call_tool("get_context", {"query": "token", "surprise": True})
@@ -350,7 +349,9 @@ def test_mcp_ignores_an_unknown_argument_rather_than_failing(memory: SpecMemory)
 
     odd, normal = anyio.run(scenario)
     assert not normal.is_error
-    _no_secret(" ".join(getattr(part, "text", "") for part in odd.content))
+    odd_text = " ".join(getattr(part, "text", "") for part in odd.content)
+    assert odd.is_error and "surprise" in odd_text
+    _no_secret(odd_text)
 
 
 def test_mcp_resources_cannot_read_outside(memory: SpecMemory):
