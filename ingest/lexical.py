@@ -14,11 +14,12 @@ Read API (for retriever/): `all_chunks()`, `chunk_order()`, `chunks_by_id(ids)`,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -181,6 +182,19 @@ class LexicalIndex:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[LexicalIndex]:
+        """Every read inside sees one committed state, however many ingests commit meanwhile: a
+        WAL read transaction, with the connection lock held so no other thread's statement runs
+        inside it. Readers that read several tables use it instead of retrying until nothing
+        moved, which under a stream of status callbacks may never happen."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                yield self
+            finally:
+                self._db.execute("COMMIT")  # read-only: only ends the snapshot
 
     def __enter__(self) -> LexicalIndex:
         return self

@@ -105,60 +105,38 @@ class WarmIndexLoader:
     ) -> WarmIndex:
         last_error: InvalidInput | None = None
         for _ in range(LOAD_ATTEMPTS):
-            generation = lexical.generation()
-            order = lexical.chunk_order()
-            records = lexical.spec_records()
             previous = self._warm
+            with lexical.snapshot():  # one committed state, however many writes land meanwhile
+                generation = lexical.generation()
+                order = lexical.chunk_order()
+                records = lexical.spec_records()
+                ids = [chunk_id for chunk_id, _, _ in order]
+                lines = {chunk_id: (start, end) for chunk_id, start, end in order}
+                if previous is not None and _same_chunks(previous, ids, need_vectors):
+                    chunks = [_at_lines(c, lines[c.id]) for c in previous.chunks]
+                    infos = spec_infos(chunks, catalog, records)
+                    return previous.with_specs(infos, generation, chunks)
+                known = {c.id: c for c in previous.chunks} if previous is not None else {}
+                missing = [chunk_id for chunk_id in ids if chunk_id not in known]
+                fetched = {c.id: ChunkRecord.of(c) for c in lexical.chunks_by_id(missing)}
+            chunks = [_at_lines(known.get(i) or fetched[i], lines[i]) for i in ids]
             try:
-                fresh = self._next_copy(
-                    lexical, previous, order, records, manifest, catalog, need_vectors, generation
-                )
+                # Vectors are read by id, and an id's vector never changes (ids are content
+                # hashes); only a later ingest deleting some of these ids can fail this.
+                vectors = self._vectors_for(ids, manifest) if need_vectors and chunks else None
             except InvalidInput as err:
                 last_error = err
                 continue
-            if lexical.generation() != generation:
-                continue  # an ingest committed while we read: read the new state
-            return fresh
+            return build_warm_index(
+                chunks,
+                vectors,
+                catalog,
+                generation=generation,
+                spec_records=records,
+                previous=previous,
+            )
         raise last_error or InvalidInput(
             f"the index in {self.layout.data_dir} kept changing while it was read; retry"
-        )
-
-    def _next_copy(
-        self,
-        lexical: LexicalIndex,
-        previous: WarmIndex | None,
-        order: list[tuple[str, int, int]],
-        records: dict[str, Any],
-        manifest: Any,
-        catalog: Any,
-        need_vectors: bool,
-        generation: int,
-    ) -> WarmIndex:
-        """The copy for `generation`, taking from `previous` whatever it still holds.
-
-        Same chunk ids in the same order (a status or priority change: the chunk header leaves
-        them out, spec 032) reuse everything but the spec metadata. Otherwise only the chunks
-        `previous` lacks are read from SQLite, and only their vectors fetched.
-        """
-        ids = [chunk_id for chunk_id, _, _ in order]
-        lines = {chunk_id: (start, end) for chunk_id, start, end in order}
-        if (
-            previous is not None
-            and (previous.has_vectors or not need_vectors)
-            and len(previous.chunks) == len(ids)
-            and all(c.id == chunk_id for c, chunk_id in zip(previous.chunks, ids, strict=True))
-        ):
-            chunks = [_at_lines(c, lines[c.id]) for c in previous.chunks]
-            return previous.with_specs(spec_infos(chunks, catalog, records), generation, chunks)
-        known = {c.id: c for c in previous.chunks} if previous is not None else {}
-        missing = [chunk_id for chunk_id in ids if chunk_id not in known]
-        fetched = {c.id: ChunkRecord.of(c) for c in lexical.chunks_by_id(missing)}
-        if len(fetched) != len(missing):
-            raise InvalidInput("chunks were removed while the index was read; retry")
-        chunks = [_at_lines(known.get(i) or fetched[i], lines[i]) for i in ids]
-        vectors = self._vectors_for(ids, manifest) if need_vectors and chunks else None
-        return build_warm_index(
-            chunks, vectors, catalog, generation=generation, spec_records=records, previous=previous
         )
 
     def _vectors_for(self, ids: list[str], manifest: Any) -> np.ndarray:
@@ -207,6 +185,16 @@ class WarmIndexLoader:
             store.collection(manifest, create=False)
             self._vectors = store
         return self._vectors
+
+
+def _same_chunks(previous: WarmIndex, ids: list[str], need_vectors: bool) -> bool:
+    """Whether `previous` holds exactly these chunk ids in this order (and vectors if needed):
+    then a new generation only changed spec metadata or line ranges (spec 032)."""
+    return (
+        (previous.has_vectors or not need_vectors)
+        and len(previous.chunks) == len(ids)
+        and all(c.id == chunk_id for c, chunk_id in zip(previous.chunks, ids, strict=True))
+    )
 
 
 def _at_lines(chunk: ChunkRecord, lines: tuple[int, int]) -> ChunkRecord:

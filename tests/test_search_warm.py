@@ -123,3 +123,27 @@ def test_an_edit_builds_from_reused_parts_what_a_fresh_load_builds(tiny_specs):
     for query in ("keyboard shortcuts", "signed webhook", "bearer tokens refresh", "pane"):
         assert np.allclose(patched.bm25.scores(terms(query)), fresh.bm25.scores(terms(query)))
     assert patched.specs == fresh.specs
+
+
+def test_a_load_succeeds_while_every_read_races_a_commit(tiny_specs, monkeypatch):
+    """Status callbacks can commit faster than a reader reads: the reader reads one snapshot
+    instead of retrying until nothing moved (which may never happen)."""
+    from ingest.lexical import LexicalIndex
+
+    memory = memory_for(tiny_specs)
+    memory.ingest()
+    served(memory)
+    writer = memory_for(tiny_specs)  # another process's service, committing between our reads
+    statuses = iter(["planned", "in-progress", "complete"] * 10)
+    read_order = LexicalIndex.chunk_order
+
+    def racing(self):
+        order = read_order(self)
+        writer.update_spec("002", status=next(statuses))  # a commit lands mid-load
+        return order
+
+    monkeypatch.setattr(LexicalIndex, "chunk_order", racing)
+    writer.update_spec("001", status="planned")  # move the generation: the next read reloads
+    warm = served(memory)
+    info = warm.specs[warm.spec_position["001-auth-design"]]
+    assert info.status == "planned"
