@@ -76,7 +76,9 @@ CREATE TABLE IF NOT EXISTS chunks (
     tags TEXT NOT NULL,              -- JSON list
     model_tokens INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS chunks_by_spec ON chunks (spec, ordinal);
+-- Covering: readers list every chunk's id and lines in order without touching the texts.
+DROP INDEX IF EXISTS chunks_by_spec;
+CREATE INDEX IF NOT EXISTS chunks_in_order ON chunks (spec, ordinal, id, line_start, line_end);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5 (
     id UNINDEXED, spec UNINDEXED, header, text, tokenize = 'porter unicode61'
 );

@@ -110,16 +110,17 @@ class WarmIndexLoader:
                 generation = lexical.generation()
                 order = lexical.chunk_order()
                 records = lexical.spec_records()
-                ids = [chunk_id for chunk_id, _, _ in order]
-                lines = {chunk_id: (start, end) for chunk_id, start, end in order}
+                ids = [row[0] for row in order]
                 if previous is not None and _same_chunks(previous, ids, need_vectors):
-                    chunks = [_at_lines(c, lines[c.id]) for c in previous.chunks]
+                    chunks = [
+                        _at_lines(c, row) for c, row in zip(previous.chunks, order, strict=True)
+                    ]
                     infos = spec_infos(chunks, catalog, records)
                     return previous.with_specs(infos, generation, chunks)
                 known = {c.id: c for c in previous.chunks} if previous is not None else {}
                 missing = [chunk_id for chunk_id in ids if chunk_id not in known]
                 fetched = {c.id: ChunkRecord.of(c) for c in lexical.chunks_by_id(missing)}
-            chunks = [_at_lines(known.get(i) or fetched[i], lines[i]) for i in ids]
+            chunks = [_at_lines(known.get(row[0]) or fetched[row[0]], row) for row in order]
             try:
                 # Vectors are read by id, and an id's vector never changes (ids are content
                 # hashes); only a later ingest deleting some of these ids can fail this.
@@ -190,15 +191,12 @@ class WarmIndexLoader:
 def _same_chunks(previous: WarmIndex, ids: list[str], need_vectors: bool) -> bool:
     """Whether `previous` holds exactly these chunk ids in this order (and vectors if needed):
     then a new generation only changed spec metadata or line ranges (spec 032)."""
-    return (
-        (previous.has_vectors or not need_vectors)
-        and len(previous.chunks) == len(ids)
-        and all(c.id == chunk_id for c, chunk_id in zip(previous.chunks, ids, strict=True))
-    )
+    return (previous.has_vectors or not need_vectors) and [c.id for c in previous.chunks] == ids
 
 
-def _at_lines(chunk: ChunkRecord, lines: tuple[int, int]) -> ChunkRecord:
-    """`chunk` with the line range the index now gives it (same id, text moved)."""
-    if (chunk.line_start, chunk.line_end) == lines:
+def _at_lines(chunk: ChunkRecord, row: tuple[str, int, int]) -> ChunkRecord:
+    """`chunk` with the line range the index now gives it (same id, text moved); `row` is the
+    chunk's (id, line_start, line_end) from `chunk_order`."""
+    if chunk.line_start == row[1] and chunk.line_end == row[2]:
         return chunk
-    return dataclasses.replace(chunk, line_start=lines[0], line_end=lines[1])
+    return dataclasses.replace(chunk, line_start=row[1], line_end=row[2])
