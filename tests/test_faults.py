@@ -308,8 +308,8 @@ def test_chroma_gone_is_a_503_with_a_stable_code_and_the_service_recovers(
             chroma.process.send_signal(signal.SIGCONT)
             assert frozen_cold.get("/search", params={"q": "token"}).status_code == 200
 
-    # Once Chroma is back the next ingest converges: the status written during the outage is in.
+    # Once Chroma is back the next ingest converges: the tag written during the outage is in.
     memory = SpecMemory(specs, data, embedder=FakeEmbedder())
     memory.ingest()
-    hits = memory.search("Authentication design", mode="lexical", status="planned")
+    hits = memory.search("Authentication design", mode="lexical", status="planned", tags="outage")
     assert any(hit.spec == "001-auth-design" for hit in hits)
