@@ -34,8 +34,9 @@ __all__ = [
 ]
 
 # Bump when the stored shape or the chunking rules change: an index of another format is
-# rebuilt, exactly as one of another model is.
-INDEX_FORMAT = 1
+# rebuilt, exactly as one of another model is. 2: the chunk header leaves out the status (spec
+# 032); without the bump, specs unchanged since a format-1 ingest would keep status headers.
+INDEX_FORMAT = 2
 COLLECTION_NAME = "specmem_chunks"
 
 

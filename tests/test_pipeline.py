@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -184,6 +185,22 @@ def test_unreadable_sub_spec_is_reported_and_the_rest_indexed(tiny_specs: Path) 
     assert [(s["spec"], Path(s["path"]).name) for s in summary.skipped] == [
         ("003-search-ui", "NOTES.md")
     ]
+
+
+def test_an_older_index_format_is_refused_then_rebuilt(tiny_specs: Path) -> None:
+    # Format 1 put the status into every chunk header (spec 032): it must not linger on the
+    # specs that have not changed since.
+    memory = memory_for(tiny_specs)
+    memory.ingest()
+    layout = IndexLayout(memory.settings.data_dir)
+    old = layout.read_manifest()
+    assert old is not None
+    layout.write_manifest(dataclasses.replace(old, format=1))
+    with pytest.raises(IndexMismatch, match="index format 1"):
+        memory.search("auth", mode="lexical")
+    summary = memory.ingest()
+    assert summary.full and summary.embedded == summary.chunks
+    assert memory.search("auth", mode="lexical")[0].spec == "001-auth-design"
 
 
 def test_model_change_rebuilds_and_readers_refuse_a_mismatch(tiny_specs: Path) -> None:
