@@ -1,12 +1,14 @@
 """Spec search: lexical and dense retrieval over chunks, fused, aggregated to one hit per spec.
 
-    query -> analyzed terms ----> BM25 over chunks ----\
-          -> query vector ------> cosine over chunks ---+-> spec scores (best + 0.3 x second)
-                                                        |   per method, reciprocal-rank fused
-    metadata filters -> chunk mask (applied first) -----/   -> top `limit` specs, best chunk as snippet
+    query -> analyzed terms ----> BM25 over chunks ------------\
+          -> identifiers -------> BM25 over chunk identifiers --+-> spec scores per method
+          -> query vector ------> cosine over chunks -----------+   (best + 0.3 x second),
+                                                                |   z-scored, weighted sum
+    metadata filters -> chunk mask (applied first) -------------/   -> top `limit` specs
 
 Filters mask chunks before anything is ranked, so a filtered query still returns up to `limit`
-matching specs. The ranking design and its measured numbers are recorded in specs/050.
+matching specs. The ranking design and its measured numbers are recorded in specs/050 (the
+pipeline) and specs/051 (the fusion and the identifier signal, measured on every dev corpus).
 """
 
 from __future__ import annotations
@@ -32,13 +34,15 @@ SNIPPET_CHARS = 600
 
 @dataclass(frozen=True)
 class RankingParams:
-    """The knobs of the ranking; defaults are the settings chosen on the dev queries (specs/050)."""
+    """The knobs of the ranking; the defaults are the settings chosen on every dev corpus
+    (specs/051, which supersedes the RRF choice of specs/050)."""
 
-    fusion: str = "rrf"  # or "zscore": a weighted sum of standardized scores
+    fusion: str = "zscore"  # a weighted sum of standardized scores; or "rrf" (specs/050)
     rrf_k: float = 10.0
-    # zscore fusion's weights; also how the snippet weighs the two methods within a spec.
-    lexical_weight: float = 0.6
-    dense_weight: float = 0.4
+    # zscore fusion's weights; lexical and dense also weigh the snippet's choice within a spec.
+    lexical_weight: float = 0.7
+    dense_weight: float = 0.3
+    identifier_weight: float = 0.1
     second_weight: float = 0.3
 
 
@@ -129,8 +133,13 @@ def rank_specs(
     if mode in ("hybrid", "lexical"):
         analyzed = analyze_query(query)
         chunk_scores["lexical"] = index.bm25.scores(analyzed.terms, analyzed.weights)
-    if chunk_mask is not None and "lexical" in chunk_scores:
-        chunk_scores["lexical"] = np.where(chunk_mask, chunk_scores["lexical"], -np.inf)
+        # Always present (zero when the query names no identifier), so every hit of a mode
+        # reports the same components.
+        chunk_scores["identifier"] = index.identifiers.scores(analyzed.identifiers)
+    if chunk_mask is not None:
+        chunk_scores = {
+            name: np.where(chunk_mask, values, -np.inf) for name, values in chunk_scores.items()
+        }
     if mode in ("hybrid", "dense"):
         if query_vector is None or index.dense is None:
             raise InvalidInput("dense ranking needs the query vector and the index's vectors")
@@ -139,18 +148,48 @@ def rank_specs(
         name: spec_scores(values.astype(np.float32), index.starts, params.second_weight)
         for name, values in chunk_scores.items()
     }
+    return Ranking(_fuse(components, params).astype(np.float32), components, chunk_scores)
+
+
+def _floored(components: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Dense scores with the floor filled in: above the exact limit (retriever.dense) a spec
+    outside the shortlist has no dense score, yet it ranks below every shortlisted one; left
+    missing, the fusion would judge it on its lexical score alone and lift it over specs that
+    both methods found."""
+    dense = components.get("dense")
+    lexical = components.get("lexical")
+    if dense is None or lexical is None or np.isfinite(dense).all():
+        return components
+    finite = np.isfinite(dense)
+    floor = float(dense[finite].min()) if finite.any() else 0.0
+    filled = np.where(~finite & np.isfinite(lexical), floor, dense)
+    return {**components, "dense": filled.astype(np.float32)}
+
+
+def _fuse(components: dict[str, np.ndarray], params: RankingParams) -> np.ndarray:
     if len(components) == 1:
-        fused = next(iter(components.values()))
-    elif params.fusion == "rrf":
-        eligible = np.isfinite(components["lexical"])
-        # A spec no query word occurs in has no lexical rank to vote with.
-        matched = np.where(components["lexical"] > 0, components["lexical"], -np.inf)
-        votes = {"lexical": matched, "dense": components["dense"]}
-        fused = np.where(eligible, rrf(votes, params.rrf_k), -np.inf)
-    else:
-        weights = {"lexical": params.lexical_weight, "dense": params.dense_weight}
-        fused = combine(components, weights)
-    return Ranking(fused.astype(np.float32), components, chunk_scores)
+        return next(iter(components.values()))
+    if params.fusion == "zscore":
+        # Standardized scores keep how decisive each method is for this query: a lexical match
+        # far above the rest stays first, where a rank-based fusion let an off-topic dense
+        # ranking sink it (specs/051).
+        weights = {
+            "lexical": params.lexical_weight,
+            "dense": params.dense_weight,
+            "identifier": params.identifier_weight,
+        }
+        return combine(_floored(components), {name: weights[name] for name in components})
+    # A spec no query word (or identifier) occurs in has no lexical rank to vote with: a rank
+    # among zero scores is noise.
+    votes = {
+        name: values if name == "dense" else np.where(values > 0, values, -np.inf)
+        for name, values in components.items()
+        if name != "identifier" or params.identifier_weight
+    }
+    if "lexical" not in components:
+        return rrf(votes, params.rrf_k)
+    eligible = np.isfinite(components["lexical"])
+    return np.where(eligible, rrf(votes, params.rrf_k), -np.inf)
 
 
 def search_index(

@@ -10,13 +10,14 @@ not change from the old one (retriever.warm_loader).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from .dense import DenseIndex
+from .identifiers import identifiers
 from .lexical_rank import BM25Index
 from .terms import terms
 
@@ -90,6 +91,25 @@ def lexical_document(chunk: ChunkRecord) -> list[str]:
     return terms(chunk.embed_text) + terms(identity)
 
 
+def identifier_document(chunk: ChunkRecord) -> list[str]:
+    """The identifiers (retriever.identifiers) of a chunk's header and text, whole."""
+    return identifiers(chunk.embed_text)
+
+
+def _postings(
+    chunks: Sequence[ChunkRecord],
+    document: Callable[[ChunkRecord], list[str]],
+    previous: tuple[Sequence[ChunkRecord], BM25Index] | None = None,
+) -> BM25Index:
+    """BM25 postings over `document(chunk)` for every chunk; `previous`, an older copy's chunks
+    and its postings of the same field, lends the encoded documents of the chunks both share."""
+    if previous is None:
+        return BM25Index([document(chunk) for chunk in chunks])
+    old_chunks, old_index = previous
+    codes = dict(zip((c.id for c in old_chunks), old_index.encoded, strict=True))
+    return old_index.rebuilt([codes[c.id] if c.id in codes else document(c) for c in chunks])
+
+
 class WarmIndex:
     """Chunks sorted so each spec's chunks are contiguous, with everything ranking reads."""
 
@@ -123,11 +143,12 @@ class WarmIndex:
         self.counts = np.diff(np.append(self.starts, len(self.chunks)))
         self.specs = [specs.get(name) or SpecInfo(name) for name in names]
         if previous is None:
-            self.bm25 = BM25Index([lexical_document(chunk) for chunk in self.chunks])
+            self.bm25 = _postings(self.chunks, lexical_document)
+            self.identifiers = _postings(self.chunks, identifier_document)
         else:
-            codes = dict(zip((c.id for c in previous.chunks), previous.bm25.encoded, strict=True))
-            self.bm25 = previous.bm25.rebuilt(
-                [codes[c.id] if c.id in codes else lexical_document(c) for c in self.chunks]
+            self.bm25 = _postings(self.chunks, lexical_document, (previous.chunks, previous.bm25))
+            self.identifiers = _postings(
+                self.chunks, identifier_document, (previous.chunks, previous.identifiers)
             )
         self.dense = DenseIndex(self.vectors) if self.vectors is not None else None
 

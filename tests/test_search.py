@@ -56,7 +56,7 @@ def test_one_hit_per_spec_best_first_with_a_snippet(warm):
     assert top["rank"] == 1
     assert top["title"] == "Authentication design"
     assert top["status"] == "complete"
-    assert set(top["components"]) == {"lexical", "dense", "fused"}
+    assert set(top["components"]) == {"lexical", "identifier", "dense", "fused"}
     snippet = top["snippet"]
     assert snippet["file"] == "README.md"
     assert snippet["heading_path"] == ["Decision"]
@@ -94,7 +94,7 @@ def test_modes(warm):
     index, embedder, _ = warm
     lexical = search_index(index, "two panes layout", embed_query=None, mode="lexical")
     assert names(lexical)[0] == "003-search-ui"
-    assert set(lexical[0].components) == {"lexical", "fused"}
+    assert set(lexical[0].components) == {"lexical", "identifier", "fused"}
     assert lexical[0].snippet.file == "DESIGN.md"
     dense = search_index(index, "two panes layout", embed_query=embedder.embed_query, mode="dense")
     assert set(dense[0].components) == {"dense", "fused"}

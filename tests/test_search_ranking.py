@@ -165,3 +165,17 @@ def test_the_vocabulary_is_compacted_when_edits_leave_it_mostly_unused() -> None
         index = index.rebuilt([[f"r{round_}-{i}" for i in range(100)]])
     assert len(index.vocabulary) <= 2 * 100
     assert index.scores(["r4-7"])[0] > 0 and index.idf("w3") == 0.0
+
+
+def test_a_spec_outside_the_dense_shortlist_ranks_below_one_both_methods_found():
+    from retriever.search import RankingParams, _fuse
+
+    components = {
+        "lexical": np.array([2.0, 2.0, 1.0, NEG_INF], dtype=np.float32),
+        "identifier": np.array([0.0, 0.0, 0.0, NEG_INF], dtype=np.float32),
+        "dense": np.array([0.5, NEG_INF, 0.2, NEG_INF], dtype=np.float32),
+    }
+    fused = _fuse(components, RankingParams())
+    assert fused[0] > fused[1]  # same lexical score; spec 1 was not shortlisted
+    assert np.isfinite(fused[1])  # but it keeps its lexical evidence
+    assert fused[3] == NEG_INF  # filtered out by every method stays out

@@ -74,7 +74,7 @@ def test_search_json_has_one_ranked_entry_per_spec(indexed):
     assert [r["score"] for r in results] == sorted((r["score"] for r in results), reverse=True)
     top = results[0]
     assert top["title"] and top["status"] == "archived"
-    assert set(top["components"]) == {"lexical", "dense", "fused"}
+    assert set(top["components"]) == {"lexical", "identifier", "dense", "fused"}
     snippet = top["snippet"]
     assert snippet["file"] == "README.md"
     start, end = snippet["lines"]
@@ -106,7 +106,10 @@ def test_every_mode_finds_the_obvious_spec(indexed, mode):
     _, _, memory = indexed
     hits = memory.search("Chinese translation of the docs site", mode=mode, limit=3)
     assert hits[0].spec == "064-docs-site-zh-translation"
-    expected = {"hybrid": {"lexical", "dense", "fused"}, "lexical": {"lexical", "fused"}}
+    expected = {
+        "hybrid": {"lexical", "identifier", "dense", "fused"},
+        "lexical": {"lexical", "identifier", "fused"},
+    }
     assert set(hits[0].components) == expected.get(mode, {"dense", "fused"})
 
 
