@@ -51,7 +51,7 @@ MAX_TITLE_CHARS = 160
 class Chunk:
     id: str  # stable and content-addressed: f"{spec}/{file}#{content_hash[:12]}" (+ "~n" if repeated)
     spec: str  # spec dir name
-    file: str  # "README.md" or a sub-spec file name
+    file: str  # "README.md" or a sub-spec file's name relative to the spec dir ("research/a.md")
     ordinal: int  # position of the chunk within its spec (README first, then sub-files)
     heading_path: tuple[str, ...]  # e.g. ("Design", "Storage"); () for the preamble
     section_kind: str  # one of SECTION_KINDS

@@ -41,8 +41,9 @@ class SectionScore:
 
 
 def spec_version(spec: Spec) -> tuple:
-    """Changes whenever one of the spec's files does."""
-    return (spec.dir_name, spec.content_hash, tuple(f.content_hash for f in spec.sub_files))
+    """Changes whenever one of the spec's files does, or is renamed or moved."""
+    files = tuple((f.name, f.content_hash) for f in spec.sub_files)
+    return (spec.dir_name, spec.content_hash, files)
 
 
 def catalog_key(catalog: Catalog) -> tuple:

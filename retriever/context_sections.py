@@ -37,7 +37,7 @@ _MARKUP = re.compile(r"\*+|__|`+|\[([^\]]*)\]\([^)]*\)")
 @dataclass(frozen=True)
 class Section:
     spec: str
-    file: str  # "README.md" or a sub-spec file name
+    file: str  # "README.md" or a sub-spec file name, e.g. "DESIGN.md", "research/evals.md"
     path: str  # the file's path as the catalog knows it
     heading: str  # the `##` heading, PREAMBLE for text before the first one
     kind: str  # a chunking SECTION_KINDS value: "decision", "design", ...
@@ -85,12 +85,13 @@ _FIRST_SENTENCES: dict[str, tuple[tuple, Summary]] = {}
 def per_spec_version(
     store: dict[str, tuple[tuple, Any]], spec: Spec, compute: Callable[[], Any]
 ) -> Any:
-    """Per spec version (the hashes of its files): parsing and counting happen once.
+    """Per spec version (the names and hashes of its files): parsing and counting happen once.
 
     Only the latest version of each spec dir is kept. A server's catalog moves on after every
     write and never asks for a superseded version again, so keeping them would grow memory with
     every status callback (the load run showed it)."""
-    version = (spec.content_hash, *(f.content_hash for f in spec.sub_files))
+    # Names too: a file moved into a sub-folder keeps its hash, but its sections name the file.
+    version = (spec.content_hash, *((f.name, f.content_hash) for f in spec.sub_files))
     where = str(spec.path)
     found = store.get(where)
     if found is not None and found[0] == version:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.errors import SpecNotFound, UnsafeReference
-from ingest.store import Catalog, check_reference, is_inside, read_spec_text
+from ingest.store import ARCHIVE_DIRS, Catalog, check_reference, is_inside, read_spec_text
 from ingest.tokens import count_tokens, section_tokens
 
 __all__ = ["resolve_specs_file", "token_usage"]
@@ -35,6 +35,14 @@ def resolve_specs_file(root: Path, target: str, cwd: Path | None = None) -> Path
     if not any(is_inside(root, candidate) for candidate in candidates):
         raise UnsafeReference(f"{target!r} is outside the specs dir {root}; refusing to read it")
     raise SpecNotFound(f"no file {target!r} in the specs dir {root}")
+
+
+def _spec_of(relative: Path) -> str | None:
+    """The spec dir a file (relative to the specs dir) sits in, at any depth, if any."""
+    folders = relative.parts[:-1]
+    if folders and folders[0] in ARCHIVE_DIRS:
+        folders = folders[1:]
+    return folders[0] if folders else None
 
 
 def _file_entry(
@@ -77,9 +85,7 @@ def token_usage(
         path = resolve_specs_file(catalog.root, target, cwd)
         text, _raw, _warnings = read_spec_text(path, catalog.root)
         relative = path.resolve().relative_to(catalog.root)
-        spec_name = relative.parts[0] if len(relative.parts) > 1 else None
-        if spec_name == "archived" and len(relative.parts) > 2:
-            spec_name = relative.parts[1]
+        spec_name = _spec_of(relative)
         files.append(_file_entry(str(relative), path, text, encoding, threshold))
     return {
         "target": target,

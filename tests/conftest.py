@@ -37,11 +37,13 @@ def corpus_copy(tmp_path: Path, corpus_specs: Path) -> Path:
 
 
 def write_spec(root: Path, name: str, text: str, **files: str) -> Path:
-    """Create `root/name/README.md` from dedented text (plus sub-spec files)."""
+    """Create `root/name/README.md` from dedented text (plus sub-spec files, which may sit in
+    sub-folders: `**{"research/evals.md": ...}`)."""
     directory = root / name
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "README.md").write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
     for filename, content in files.items():
+        (directory / filename).parent.mkdir(parents=True, exist_ok=True)
         (directory / filename).write_text(textwrap.dedent(content).lstrip("\n"), encoding="utf-8")
     return directory
 

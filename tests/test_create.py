@@ -42,6 +42,14 @@ def test_next_number_counts_archived_and_broken_dirs(tmp_path):
     (root / "notes").mkdir()
     assert next_number(root) == 100
     assert next_number(tmp_path / "missing") == 1
+    (root / "_archived" / "120-older").mkdir(parents=True)
+    assert next_number(root) == 121
+
+
+def test_create_numbers_after_a_spec_that_only_underscore_archived_holds(tiny_specs):
+    write_spec(tiny_specs / "_archived", "040-gone", "---\nstatus: archived\n---\n# Gone\n")
+    spec = _memory(tiny_specs).create_spec("After the archive")
+    assert spec.dir_name == "041-after-the-archive"
 
 
 def test_create_with_every_option(tiny_specs):

@@ -187,6 +187,62 @@ def test_unreadable_sub_spec_is_reported_and_the_rest_indexed(tiny_specs: Path) 
     ]
 
 
+def test_nested_files_are_indexed_and_an_edit_to_one_reindexes_only_its_spec(
+    tiny_specs: Path,
+) -> None:
+    spec_dir = tiny_specs / "003-search-ui"
+    evals = spec_dir / "research" / "evals.md"
+    evals.parent.mkdir()
+    evals.write_text("# Evals\n\n## Results\nThe two-pane layout won the study.\n")
+    memory = memory_for(tiny_specs)
+    memory.ingest()
+    state = index_state(memory)
+    nested = [c for c in state["chunks"].values() if c.file == "research/evals.md"]
+    assert nested and all(c.id.startswith("003-search-ui/research/evals.md#") for c in nested)
+    assert nested[0].header.splitlines()[1] == "research/evals.md > Results"
+    assert "003-search-ui/research/evals.md" in state["files"]
+
+    evals.write_text("# Evals\n\n## Results\nThe single-pane layout won the second study.\n")
+    summary = memory.ingest()
+    assert (summary.updated, summary.unchanged, summary.embedded) == (1, 2, 1)
+    assert "single-pane" in " ".join(c.text for c in index_state(memory)["chunks"].values())
+    assert memory.ingest().embedded == 0
+
+    (spec_dir / "docs").mkdir()
+    (spec_dir / "docs" / "faq.md").write_text("# FAQ\n\n## Why two panes\nSpace.\n")
+    added = memory.ingest()
+    assert (added.updated, added.unchanged) == (1, 2)
+    shutil.rmtree(spec_dir / "research")
+    removed = memory.ingest()
+    assert (removed.updated, removed.unchanged) == (1, 2)
+    state = index_state(memory)
+    assert {c.file for c in state["chunks"].values() if c.spec == "003-search-ui"} == {
+        "README.md",
+        "DESIGN.md",
+        "docs/faq.md",
+    }
+    assert set(state["chunks"]) == state["vector_ids"]
+    assert not any("research" in path for path in state["files"])
+
+
+def test_an_unreadable_nested_file_is_reported_and_the_spec_indexed(tiny_specs: Path) -> None:
+    broken = tiny_specs / "003-search-ui" / "research" / "broken.md"
+    broken.parent.mkdir()
+    broken.write_bytes(b"\x00\x01binary")
+    summary = memory_for(tiny_specs).ingest()
+    assert summary.specs == 3
+    (skipped,) = summary.skipped
+    assert skipped["path"] == str(broken) and "binary" in skipped["reason"]
+
+
+def test_a_spec_in_underscore_archived_is_indexed_as_archived(tiny_specs: Path) -> None:
+    write_spec(tiny_specs / "_archived", "009-old", "---\nstatus: complete\n---\n# Old\n\nGone.\n")
+    memory = memory_for(tiny_specs)
+    assert memory.ingest().specs == 4
+    record = index_state(memory)["specs"]["009-old"]
+    assert record.archived and record.path == "_archived/009-old"
+
+
 def test_an_older_index_format_is_refused_then_rebuilt(tiny_specs: Path) -> None:
     # Format 1 put the status into every chunk header (spec 032): it must not linger on the
     # specs that have not changed since.

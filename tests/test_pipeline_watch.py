@@ -18,12 +18,17 @@ def test_only_spec_markdown_and_spec_dirs_matter(tmp_path: Path) -> None:
     assert spec_of_path(root, root / "012-x" / "README.md") == "012-x"
     assert spec_of_path(root, root / "012-x" / "DESIGN.md") == "012-x"
     assert spec_of_path(root, root / "archived" / "013-y" / "README.md") == "013-y"
+    assert spec_of_path(root, root / "_archived" / "014-z" / "README.md") == "014-z"
     assert spec_of_path(root, root / "012-x") == "012-x"  # a deleted or renamed dir
+    assert spec_of_path(root, root / "012-x" / "research" / "evals.md") == "012-x"
+    assert spec_of_path(root, root / "012-x" / "research") == "012-x"  # a folder moved away
     for ignored in (
         root / "012-x" / "README.md.backup",
         root / "012-x" / "WORKFLOW.yml",
         root / "012-x" / ".README.md.swp",
-        root / "012-x" / "assets" / "notes.md",
+        root / "012-x" / ".git" / "notes.md",
+        root / "012-x" / "assets" / "logo.png",
+        root / "012-x" / "a" / "b" / "c" / "d" / "e" / "deep.md",  # below MAX_FOLDER_DEPTH
         root / "notes.md",
         root / "drafts" / "README.md",
         tmp_path / ".specmem" / "lexical.sqlite",

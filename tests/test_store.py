@@ -18,7 +18,7 @@ from ingest.frontmatter import (
     split_document,
 )
 from ingest.graph import SpecGraph
-from ingest.store import SpecStore, check_reference
+from ingest.store import SpecStore, check_file_name, check_reference
 
 from .conftest import write_spec
 
@@ -232,7 +232,7 @@ def test_parse_yaml_raises_only_spec_parse_error(text):
 
 @pytest.mark.parametrize(
     "ref",
-    ["../001-x", "001/../../etc", "/etc/passwd", "a\\b", "x\x00y", "", " ", "-rf", "a b", 3.5],
+    ["../001-x", "001/../../etc", "/etc/passwd", "a\\b", "x\x00y", "", " ", "-rf", "a\nb", 3.5],
 )
 def test_check_reference_refuses_anything_path_like(ref):
     with pytest.raises(UnsafeReference):
@@ -332,3 +332,118 @@ def test_corpus_graph_has_the_known_cycles(corpus_specs: Path):
     assert ["184-ui-packages-consolidation", "185-ui-components-extraction"] in cycles
     assert ["184-ui-packages-consolidation", "186-rust-http-server"] in cycles
     assert ["184-ui-packages-consolidation", "187-vite-spa-migration"] in cycles
+
+
+# -- what a spec dir holds: sub-folders, hidden names, bounds, archive folders -------------------
+
+
+def _nested_spec(root: Path) -> Path:
+    return write_spec(
+        root,
+        "072-evals",
+        """
+        ---
+        status: planned
+        ---
+        # Evals
+        """,
+        **{
+            "DESIGN.md": "# Design\n",
+            "research/evals.md": "# Evals research\n\n## Results\nRecall went up.\n",
+            "docs/a/b.md": "# Deep doc\n",
+            "research/.draft.md": "# Hidden draft\n",
+            ".obsidian/workspace.md": "# Tool state\n",
+            "assets/logo.png": "not markdown",
+        },
+    )
+
+
+def test_nested_files_load_named_by_their_path_in_the_spec_dir(tmp_path: Path):
+    directory = _nested_spec(tmp_path / "specs")
+    spec = SpecStore(tmp_path / "specs").scan().get("72")
+    assert [f.name for f in spec.sub_files] == ["DESIGN.md", "docs/a/b.md", "research/evals.md"]
+    evals = spec.sub_files[2]
+    assert evals.path == directory / "research" / "evals.md"
+    assert "Recall went up." in evals.text
+    assert spec.load_problems == []
+
+
+def test_an_unreadable_nested_file_is_a_problem_and_the_spec_still_loads(tmp_path: Path):
+    directory = _nested_spec(tmp_path / "specs")
+    (directory / "research" / "broken.md").write_bytes(b"ok\n\xff\n")
+    catalog = SpecStore(tmp_path / "specs").scan()
+    spec = catalog.get("72")
+    assert "research/evals.md" in [f.name for f in spec.sub_files]
+    (problem,) = catalog.problems
+    assert problem.path == str(directory / "research" / "broken.md")
+    assert (problem.spec, problem.line) == ("072-evals", 2) and "UTF-8" in problem.reason
+
+
+def test_sub_folders_linking_out_or_back_are_not_entered(tmp_path: Path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.md").write_text("# Secret\n")
+    directory = _nested_spec(tmp_path / "specs")
+    (directory / "leak").symlink_to(outside, target_is_directory=True)
+    (directory / "research" / "loop").symlink_to(directory, target_is_directory=True)
+    (directory / "docs" / "alias").symlink_to(directory / "research", target_is_directory=True)
+    spec = SpecStore(tmp_path / "specs").scan().get("72")
+    names = [f.name for f in spec.sub_files]
+    assert names == [
+        "DESIGN.md",
+        "docs/a/b.md",
+        "docs/alias/evals.md",  # a link inside the specs dir is followed
+        "research/evals.md",
+    ]
+    reasons = {Path(p.path).name: p.reason for p in spec.load_problems}
+    assert reasons["leak"] == "refused: the directory resolves outside the specs dir"
+    assert "links back" in reasons["loop"]
+    assert not any("Secret" in f.text for f in spec.sub_files)
+
+
+def test_the_bounds_on_files_and_depth_are_reported(tmp_path: Path, monkeypatch):
+    from ingest import store
+
+    monkeypatch.setattr(store, "MAX_SPEC_FILES", 3)
+    monkeypatch.setattr(store, "MAX_FOLDER_DEPTH", 1)
+    directory = _nested_spec(tmp_path / "specs")
+    spec = SpecStore(tmp_path / "specs").scan().get("72")
+    # README.md and DESIGN.md, then docs/ holds no file of its own and docs/a/ is too deep.
+    assert [f.name for f in spec.sub_files] == ["DESIGN.md", "research/evals.md"]
+    (deep,) = spec.load_problems
+    assert deep.path == str(directory / "docs" / "a") and "depth limit" in deep.reason
+    (directory / "research" / "more.md").write_text("# More\n")
+    spec = SpecStore(tmp_path / "specs").scan().get("72")
+    assert [f.name for f in spec.sub_files] == ["DESIGN.md", "research/evals.md"]
+    assert any(
+        p.path == str(directory / "research" / "more.md") and "3-file limit" in p.reason
+        for p in spec.load_problems
+    )
+
+
+def test_both_archive_folders_hold_archived_specs(tiny_specs: Path):
+    write_spec(tiny_specs / "_archived", "008-older", "---\nstatus: complete\n---\n# Older\n")
+    write_spec(tiny_specs / "archived", "009-old", "---\nstatus: complete\n---\n# Old\n")
+    write_spec(tiny_specs / "_archived", "009-old", "---\nstatus: complete\n---\n# Twice\n")
+    catalog = SpecStore(tiny_specs).scan()
+    older = catalog.get("8")
+    assert older.archived_dir and older.is_archived
+    assert older.path == tiny_specs / "_archived" / "008-older"
+    assert catalog.get("009-old").title == "Old"  # archived/ comes before _archived/
+    (duplicate,) = catalog.problems
+    assert duplicate.path == str(tiny_specs / "_archived" / "009-old")
+    assert "duplicate directory name" in duplicate.reason
+
+
+@pytest.mark.parametrize("name", ["README.md", "DESIGN.md", "research/evals.md", "a/b/c.md"])
+def test_check_file_name_takes_paths_inside_the_spec_dir(name):
+    assert check_file_name(name) == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", "../x.md", "a/../../x.md", "/etc/passwd", "a//b.md", "./x.md", "a\\b.md", "x\x00.md", 7],
+)
+def test_check_file_name_refuses_anything_that_could_leave_it(name):
+    with pytest.raises(UnsafeReference):
+        check_file_name(name)
