@@ -22,7 +22,7 @@ import yaml
 from .errors import InvalidInput, SpecParseError
 
 # the one place values are normalized; list items must compare the way the reader sees them
-from .frontmatter import _text as _normalized_text
+from .frontmatter import load_yaml_value, value_text
 
 __all__ = ["EditableDocument", "render_scalar"]
 
@@ -30,14 +30,14 @@ BOM = b"\xef\xbb\xbf"
 _KEY_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.-]*)[ \t]*:(?=[ \t]|$)(.*)$")
 _ITEM_LINE = re.compile(r"^([ \t]*)-([ \t]+|$)(.*)$")
 _PLAIN_SAFE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./+-]*$")
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _LINES = re.compile(r"[^\n]*\n|[^\n]+\Z")
 
 
 def _load(text: str) -> object:
-    # One scalar at a time, never an alias (a lone `*x` fails as undefined): the C loader is safe
-    # here and ~10x faster than the pure-Python one, which the corpus round trip feels.
-    return yaml.load(text, Loader=_LOADER)
+    # One scalar at a time, never an alias (a lone `*x` fails as undefined), read by the very
+    # loader the frontmatter is read with: `2025-13-45` stays text and a 700-digit integer is a
+    # YAMLError here too, instead of a ValueError out of the middle of an edit.
+    return load_yaml_value(text)
 
 
 def render_scalar(value: str, quote: str | None = None, plain: bool = False) -> str:
@@ -67,7 +67,7 @@ def _unquote(value: str) -> str:
         loaded = _load(value) if value else None
     except yaml.YAMLError:
         return value.strip("'\"")
-    return _normalized_text(loaded) or ""
+    return value_text(loaded) or ""
 
 
 def _split_value(rest: str) -> tuple[str, str, str]:
@@ -409,3 +409,36 @@ class EditableDocument:
         new = [self._line(f"{indent}-{gap}{first_key}: {first_value}")]
         new += [self._line(f"{inner}{k}: {v}") for k, v in pairs[1:]]
         self.lines[span.end : span.end] = new
+
+    def _items(self, span: _Span) -> list[tuple[int, int]]:
+        """(first line, end) of each item of the block list `span` holds: an item starts at a
+        `-` in the column of the first one; deeper dashes belong to the item above them."""
+        starts: list[int] = []
+        indent: str | None = None
+        for index in range(span.start + 1, span.end):
+            match = _ITEM_LINE.match(self._content(index))
+            if match and indent in (None, match.group(1)):
+                indent = match.group(1)
+                starts.append(index)
+        return list(zip(starts, [*starts[1:], span.end], strict=True))
+
+    def count_items(self, key: str) -> int:
+        span = self._span(key)
+        return len(self._items(span)) if span is not None else 0
+
+    def take_first_items(self, key: str, count: int) -> list[str]:
+        """Remove the first `count` items of the block list `key` and return each one's text,
+        moved to column 0 (so the texts, one after another, are a YAML list of their own)."""
+        span = self._span(key)
+        items = self._items(span)[: max(0, count)] if span is not None else []
+        if not items:
+            return []
+        self.touched.add(key)
+        first = _ITEM_LINE.match(self._content(items[0][0]))
+        indent = first.group(1) if first else ""
+        texts = [
+            "".join(line.removeprefix(indent) for line in self.lines[start:end])
+            for start, end in items
+        ]
+        del self.lines[items[0][0] : items[-1][1]]
+        return texts

@@ -25,7 +25,7 @@ from .frontmatter import split_document
 from .graph import SpecGraph
 from .model import LoadProblem, Spec
 from .sections import document_title, split_lines
-from .store import ARCHIVE_DIR, Catalog, is_inside
+from .store import Catalog, is_inside, spec_bases
 
 __all__ = [
     "CODES",
@@ -43,6 +43,7 @@ SEVERITIES = ("error", "warning", "info")
 # code -> (severity, what it means). The table is the contract: tests check every code is here.
 CODES: dict[str, tuple[str, str]] = {
     "yaml-invalid": ("error", "the frontmatter is not valid YAML (or uses aliases)"),
+    "value-out-of-range": ("error", "a frontmatter value no reader can hold (a huge integer)"),
     "frontmatter-not-mapping": ("error", "the frontmatter is YAML but not a mapping of keys"),
     "frontmatter-too-large": ("error", "the frontmatter is over the size limit"),
     "frontmatter-missing": ("error", "the README has no frontmatter, so no status"),
@@ -53,13 +54,32 @@ CODES: dict[str, tuple[str, str]] = {
     "file-unreadable": ("error", "the file could not be read"),
     "outside-specs-dir": ("error", "the file or directory resolves outside the specs dir"),
     "readme-missing": ("error", "the spec directory has no README.md"),
-    "dir-duplicate": ("error", "the same directory name exists twice (one under archived/)"),
+    "dir-duplicate": ("error", "the same directory name exists twice (one in an archive folder)"),
+    "dir-name-invalid": (
+        "error",
+        "a folder numbered like a spec whose name is not NNN-slug in ASCII digits, or that no "
+        "reference can name (control characters, '..', trailing whitespace)",
+    ),
+    "dir-alias": ("error", "a symlink to another spec dir (or the specs dir): not a second spec"),
+    "dir-not-spec": (
+        "warning",
+        "a folder among the specs with no NNN- number: nothing in it is read",
+    ),
+    "files-over-limit": (
+        "warning",
+        "a spec dir holds more markdown files, or deeper folders, than specmem reads",
+    ),
+    "folder-link-loop": ("warning", "a sub-folder links back to a folder that holds it"),
     "bom": ("warning", "the file starts with a UTF-8 byte-order mark"),
     "status-missing": ("error", "the frontmatter has no status"),
     "status-unknown": ("error", "the status is not one specmem knows"),
     "priority-unknown": ("warning", "the priority is not one specmem knows"),
     "title-missing": ("warning", "the README has no `# ` heading"),
     "date-invalid": ("warning", "a date field is not an ISO 8601 date or time"),
+    "value-normalized": (
+        "warning",
+        "a frontmatter value was replaced by a safe one (NaN, infinity, an out-of-range time)",
+    ),
     "number-duplicate": ("warning", "another spec directory has the same number"),
     "reference-dangling": ("error", "a depends_on or parent link names no spec"),
     "reference-ambiguous": ("error", "a link's bare number matches several specs"),
@@ -74,6 +94,7 @@ CODES: dict[str, tuple[str, str]] = {
 # Checked in order; the store's wording is pinned by tests of every broken-input case.
 _LOAD_REASONS: tuple[tuple[str, str], ...] = (
     ("invalid YAML frontmatter", "yaml-invalid"),
+    ("frontmatter value out of range", "value-out-of-range"),
     ("must be a YAML mapping", "frontmatter-not-mapping"),
     ("frontmatter is larger than", "frontmatter-too-large"),
     ("no frontmatter", "frontmatter-missing"),
@@ -84,6 +105,11 @@ _LOAD_REASONS: tuple[tuple[str, str], ...] = (
     ("resolves outside the specs dir", "outside-specs-dir"),
     ("missing README.md", "readme-missing"),
     ("duplicate directory name", "dir-duplicate"),
+    ("not a spec directory name", "dir-name-invalid"),
+    ("has no NNN- number", "dir-not-spec"),
+    ("(a symlink to", "dir-alias"),
+    ("limit for one spec", "files-over-limit"),
+    ("links back to a folder that holds it", "folder-link-loop"),
     ("byte-order mark", "bom"),
 )
 
@@ -212,6 +238,8 @@ def _frontmatter_problems(spec: Spec, key_lines: Mapping[str, int]) -> Iterable[
         code = f"{field_name}-unknown"
         if code in CODES:
             yield _problem(code, spec.dir_name, path, key_lines.get(field_name), message)
+    for key, message in spec.meta.normalized:
+        yield _problem("value-normalized", spec.dir_name, path, key_lines.get(key), message)
     for field_name in _DATE_FIELDS:
         value = getattr(spec.meta, field_name)
         if value is not None and not _is_iso_time(value):
@@ -389,7 +417,7 @@ def find_stray_files(catalog: Catalog) -> list[tuple[str, str]]:
     stray = []
     directories = [(spec.dir_name, spec.path) for spec in catalog]
     for name in catalog.broken:
-        for base in (catalog.root, catalog.root / ARCHIVE_DIR):
+        for base, _archived in spec_bases(catalog.root):
             if (base / name).is_dir():
                 directories.append((name, base / name))
     for name, directory in directories:

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
+import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .atomic import GRAPH_LOCK, atomic_write, named_lock, spec_lock
+from . import atomic
+from .atomic import GRAPH_LOCK, atomic_write, named_lock
 from .errors import (
     DependencyCycle,
     InvalidInput,
@@ -34,13 +37,16 @@ from .frontmatter import (
     canonical_status,
     normalize_frontmatter,
     parse_yaml,
+    safe_values,
 )
 from .frontmatter_edit import EditableDocument, render_scalar
 from .graph import SpecGraph
 from .model import LoadProblem, Spec, parse_dir_name
-from .store import ARCHIVE_DIR, Catalog, SpecStore, check_reference, content_hash
+from .store import Catalog, SpecStore, check_reference, content_hash, spec_bases
 
 __all__ = [
+    "KEEP_TRANSITIONS",
+    "OLDER_TRANSITIONS_FILE",
     "LockedReadme",
     "SpecWriter",
     "WrittenSpec",
@@ -54,6 +60,15 @@ __all__ = [
     "verify_edit",
 ]
 
+# A status change appends a transition; past this many, the oldest move to OLDER_TRANSITIONS_FILE
+# beside the README, so the frontmatter stays far below MAX_FRONTMATTER_CHARS for the life of
+# the spec (spec 025: ~1,165 transitions used to fill it, and then every status change failed).
+KEEP_TRANSITIONS = 100
+OLDER_TRANSITIONS_FILE = ".transitions.yaml"
+_OLDER_HEADER = (
+    "# Older status transitions of this spec, oldest first. specmem moves them here from\n"
+    f"# README.md, whose frontmatter keeps the latest {KEEP_TRANSITIONS}.\n"
+)
 _TAG = re.compile(r"^[^\s,\[\]{}#&*!|>'\"%@`][^,\[\]{}\n\r\t]{0,63}$")
 
 
@@ -139,8 +154,9 @@ class LockedReadme:
 
 def _spec_directory(catalog: Catalog, name: str) -> tuple[Path, bool]:
     root = catalog.root
-    for base, archived in ((root, False), (root / ARCHIVE_DIR, True)):
-        directory = base / name
+    spec = catalog.by_name.get(name)
+    known = [(spec.path, spec.archived_dir)] if spec is not None else []
+    for directory, archived in known or [(base / name, a) for base, a in spec_bases(root)]:
         if directory.is_dir() or directory.is_symlink():
             try:
                 directory.resolve().relative_to(root)
@@ -150,6 +166,34 @@ def _spec_directory(catalog: Catalog, name: str) -> tuple[Path, bool]:
                 ) from None
             return directory, archived
     raise SpecParseError(str(root / name), "spec directory vanished")
+
+
+_PLAIN_LOCK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+
+
+def _lock_name(root: Path, directory: Path) -> str:
+    """The lock of the directory itself, not of the name it was reached by, so that two names
+    for one directory (a symlink, a catalog read before the link appeared) share one lock and
+    cannot lose each other's updates (spec 008). A spec dir that is a real folder of a plain
+    name keeps `<name>.lock`; any other gets a name from its real path."""
+    real = os.path.realpath(directory)
+    parent, name = os.path.split(real)
+    bases = {os.path.realpath(base) for base, _archived in spec_bases(root)}
+    if parent in bases and _PLAIN_LOCK_NAME.fullmatch(name):
+        return name
+    return "_dir-" + hashlib.sha256(os.fsencode(real)).hexdigest()[:24]
+
+
+def _refuse_alias(root: Path, name: str, directory: Path) -> None:
+    """Under the lock: a spec dir that has become a symlink to another spec dir since the
+    caller's scan is an alias now, and no write goes through it."""
+    if directory.is_symlink():
+        target = SpecStore(root).listing().aliases.get(name)
+        if target is not None:
+            raise UnsafeReference(
+                f"refused: {name} is a symlink alias of spec {target}, not a spec of its own; "
+                f"name {target}"
+            )
 
 
 @contextlib.contextmanager
@@ -162,7 +206,8 @@ def locked_readme(
     if name in catalog.broken:
         problem = catalog.broken[name]
         raise SpecParseError(problem.path, problem.reason, problem.line)
-    with spec_lock(data_dir, name):
+    with named_lock(data_dir, _lock_name(catalog.root, directory)):
+        _refuse_alias(catalog.root, name, directory)
         readme = directory / "README.md"
         if readme.is_symlink():
             raise UnsafeReference(f"refused: {readme} is a symlink; specmem writes only real files")
@@ -177,9 +222,10 @@ def locked_readme(
 
 
 def parse_frontmatter(doc: EditableDocument) -> tuple[dict[str, Any], Frontmatter]:
-    """The document's frontmatter as parsed YAML and as normalized values."""
+    """The document's frontmatter as plain JSON-safe values (what `verify_edit` compares: NaN
+    read twice is not equal to itself, `.nan` is) and as normalized values."""
     raw = parse_yaml(doc.yaml_text(), doc.path) if doc.lines else {}
-    return raw, normalize_frontmatter(raw)
+    return safe_values(raw), normalize_frontmatter(raw)
 
 
 def verify_edit(
@@ -245,8 +291,9 @@ class SpecWriter:
             before, meta = parse_frontmatter(doc)
             expected: dict[str, Any] = {}
             changes: list[dict[str, Any]] = []
+            moved: list[str] = []
             if new_status is not None and new_status != meta.status:
-                self._set_status(doc, meta, new_status, expected, changes)
+                moved = self._set_status(doc, before, meta, new_status, expected, changes)
             if new_priority is not None and new_priority != meta.priority:
                 doc.set_scalar("priority", new_priority)
                 expected["priority"] = new_priority
@@ -255,7 +302,7 @@ class SpecWriter:
             self._edit_deps(
                 doc, meta, locked.dir_name, graph_catalog, deps_in, deps_out, expected, changes
             )
-            return self._finish(doc, before, expected, changes, locked)
+            return self._finish(doc, before, expected, changes, locked, moved)
 
     def archive(
         self, catalog: Catalog, ref: object, *, expected_hash: str | None = None
@@ -268,11 +315,14 @@ class SpecWriter:
     def _set_status(
         self,
         doc: EditableDocument,
+        before: dict[str, Any],
         meta: Frontmatter,
         status: str,
         expected: dict[str, Any],
         changes: list[dict[str, Any]],
-    ) -> None:
+    ) -> list[str]:
+        """Edit status, timestamps and transitions; return the texts of the oldest transitions
+        it took out of the README (for OLDER_TRANSITIONS_FILE), oldest first."""
         now = self.clock()
         stamp_quote = doc.quote_style("at", "updated_at", "created_at", "completed_at")
         doc.set_scalar("status", status)
@@ -282,14 +332,29 @@ class SpecWriter:
             "transitions",
             [("status", render_scalar(status)), ("at", render_scalar(now, stamp_quote, True))],
         )
-        expected.update(status=status, updated_at=now, transitions=[*meta.transitions, transition])
+        kept_raw = before.get("transitions")
+        kept_raw = list(kept_raw) if isinstance(kept_raw, list) else []
+        moved = doc.take_first_items(
+            "transitions", doc.count_items("transitions") - KEEP_TRANSITIONS
+        )
+        if moved:
+            kept_raw = kept_raw[len(moved) :]
+            kept = normalize_frontmatter({"transitions": [*kept_raw, transition]}).transitions
+        else:
+            kept = [*meta.transitions, transition]
+        expected.update(status=status, updated_at=now, transitions=kept)
         changes.append({"field": "status", "old": meta.status, "new": status})
         changes.append({"field": "transitions", "added": transition})
+        if moved:
+            changes.append(
+                {"field": "transitions", "moved": len(moved), "to": OLDER_TRANSITIONS_FILE}
+            )
         changes.append({"field": "updated_at", "old": meta.updated_at, "new": now})
         if status == "complete":
             doc.set_scalar("completed_at", now, plain=True, new_quote=stamp_quote)
             expected["completed_at"] = now
             changes.append({"field": "completed_at", "old": meta.completed_at, "new": now})
+        return moved
 
     @staticmethod
     def _edit_tags(
@@ -358,10 +423,17 @@ class SpecWriter:
         expected: dict[str, Any],
         changes: list[dict[str, Any]],
         locked: LockedReadme,
+        moved: Sequence[str] = (),
     ) -> WrittenSpec:
         files = []
         if changes:
             verify_edit(doc, before, expected)
+            if moved:
+                # First the older file, then the README: a crash between them leaves the moved
+                # transitions in both, and the next move skips what the file already ends with.
+                older = locked.directory / OLDER_TRANSITIONS_FILE
+                append_older_transitions(older, moved, doc.newline)
+                files.append(str(older))
             atomic_write(locked.path, doc.render())
             files.append(str(locked.path))
         spec = self.store.load(locked.directory, locked.archived)
@@ -409,15 +481,45 @@ def catalog_with(catalog: Catalog, spec: Spec) -> Catalog:
     specs.sort(key=lambda s: (parse_dir_name(s.dir_name) or (0, ""), s.archived_dir))
     problems = [p for p in catalog.problems if p.spec != name] + list(spec.load_problems)
     broken = {key: value for key, value in catalog.broken.items() if key != name}
-    return Catalog(catalog.root, specs, problems, broken)
+    return Catalog(catalog.root, specs, problems, broken, catalog.aliases)
 
 
 def _dependency_text(target: str, existing: list[str], catalog: Catalog) -> str:
     """Write a new dependency the way the file already does: bare numbers when every existing
     entry is one (and the number is unique), else the full directory name."""
     parsed = parse_dir_name(target)
-    if existing and parsed and all(raw.isdigit() for raw in existing):
+    if existing and parsed and all(raw.isascii() and raw.isdigit() for raw in existing):
         number = target.split("-", 1)[0]
         if catalog.try_resolve(number) == target:
             return number
     return target
+
+
+def append_older_transitions(path: Path, texts: Sequence[str], newline: str = "\n") -> None:
+    """Append transition items (YAML list items at column 0) to `path`, skipping the leading
+    ones the file already ends with (left there by a write that crashed before its README)."""
+    if path.is_symlink():
+        raise UnsafeReference(f"refused: {path} is a symlink; specmem writes only real files")
+    batch = "".join(texts)
+    try:
+        with path.open("rb") as handle:
+            handle.seek(max(0, handle.seek(0, 2) - len(batch.encode("utf-8"))))
+            tail = handle.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        tail = None
+    skip = next(
+        (n for n in range(len(texts), 0, -1) if tail and tail.endswith("".join(texts[:n]))), 0
+    )
+    data = "".join(texts[skip:])
+    if tail is None:
+        data = _OLDER_HEADER.replace("\n", newline) + data
+    elif tail and not tail.endswith("\n"):
+        data = newline + data  # a torn last line stays as it is, on a line of its own
+    if not data:
+        return
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    with os.fdopen(os.open(path, flags, 0o644), "ab") as handle:
+        handle.write(data.encode("utf-8"))
+        handle.flush()
+        if atomic.DURABLE:
+            os.fsync(handle.fileno())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,11 @@ __all__ = ["jsonable"]
 
 
 def jsonable(value: Any) -> Any:
-    """Plain JSON values for `value`: to_dict() first, then dataclasses, mappings and sequences."""
+    """Plain JSON values for `value`: to_dict() first, then dataclasses, mappings and sequences.
+    A float JSON cannot carry (NaN, infinity) becomes null: a strict encoder (the HTTP one)
+    would otherwise fail the whole answer."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     if value is None or isinstance(value, str | bool | int | float):
         return value
     to_dict = getattr(value, "to_dict", None)
