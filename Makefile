@@ -6,6 +6,10 @@ STAMP   := $(VENV)/.installed
 HOST    ?= 127.0.0.1
 PORT    ?= 8765
 PYTEST_ARGS ?=
+# `make eval`: the labelled corpora (read only) and where their indexes are cached.
+SPECMEM_CORPORA ?= ../shared/corpora
+EVAL_DATA ?= .specmem-eval
+EVAL_ARGS ?=
 
 # Offline, single-threaded BLAS: the model is bundled, and one BLAS thread per query is faster here.
 export HF_HUB_OFFLINE := 1
@@ -14,7 +18,7 @@ export OPENBLAS_NUM_THREADS := 1
 export TOKENIZERS_PARALLELISM := false
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install run test test-all check fix bench stress clean
+.PHONY: install run test test-all check fix bench eval stress clean
 
 install: $(STAMP)
 
@@ -54,8 +58,16 @@ fix: install
 bench: install
 	$(BIN)/python -m tests.bench.run_all
 
+# Every labelled set of every corpus, per corpus and pooled: hybrid against lexical and plain BM25.
+eval: install
+	$(BIN)/python -m tests.bench.eval_corpora --corpora $(SPECMEM_CORPORA) --data-root $(EVAL_DATA) $(EVAL_ARGS)
+
 stress: install
 	$(BIN)/python -m pytest -m slow tests/stress $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
+# The index is a cache; the event log beside it is not (spec 084): everything but events.sqlite*.
 clean:
-	rm -rf $(VENV) .specmem specs/.specmem .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .specmem-eval .pytest_cache .mypy_cache .ruff_cache
+	for dir in .specmem specs/.specmem; do \
+	  [ -d $$dir ] && find $$dir -mindepth 1 -maxdepth 1 ! -name 'events.sqlite*' -exec rm -rf {} +; \
+	done; true

@@ -16,15 +16,17 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
 from ..service import SpecMemory
-from .idempotency import IdempotencyKeys, request_fingerprint
+from .idempotency import IdempotencyKeys, Replay, crash_point, request_fingerprint
 from .security import AccessPolicy
 
 __all__ = [
+    "Answer",
     "AuthRefused",
     "IdempotencyKey",
     "Memory",
     "Reader",
     "Writer",
+    "replayed",
     "reply",
 ]
 
@@ -71,30 +73,49 @@ IdempotencyKey = Annotated[
 ]
 
 
+Answer = tuple[int, Any, dict[str, str]]
+Recover = Callable[[list[dict[str, Any]]], Answer | None]
+
+
 def reply(
     request: Request,
     key: str | None,
     payload: Any,
-    produce: Callable[[], tuple[int, Any, dict[str, str]]],
+    produce: Callable[[], Answer],
+    *,
+    intent: dict[str, Any] | None = None,
+    recover: Recover | None = None,
 ) -> JSONResponse:
     """Run `produce` once per idempotency key: (status, body, headers) -> JSON response.
 
     `payload` is the parsed request body; with the method and path it decides whether a retry
-    is the same request.
+    is the same request. `intent` is kept with the claim until the answer is stored; when an
+    earlier attempt died holding the key, `recover` gets its intents and returns the answer for
+    what it committed (or None: it committed nothing, `produce` runs).
     """
     if key is None:
         status, body, headers = produce()
         return JSONResponse(body, status_code=status, headers=headers)
     keys: IdempotencyKeys = request.app.state.idempotency
     fingerprint = request_fingerprint(request.method, request.url.path, payload)
-    replay = keys.claim(key, fingerprint)
-    if replay is not None:
-        headers = {**replay.headers, "Idempotent-Replayed": "true"}
-        return JSONResponse(replay.body, status_code=replay.status, headers=headers)
+    claim = keys.take(key, fingerprint, intent)
+    if isinstance(claim, Replay):
+        return replayed(claim.status, claim.body, claim.headers)
+    crash_point("claimed")
     try:
-        status, body, headers = produce()
+        answer = recover(claim.interrupted) if claim.interrupted and recover else None
+        recovered = answer is not None
+        status, body, headers = answer if answer is not None else produce()
     except BaseException:
-        keys.release(key)
+        keys.release(claim)
         raise
-    keys.complete(key, status, body, headers)
+    crash_point("write-committed")
+    keys.complete(claim, status, body, headers)
+    if recovered:
+        return replayed(status, body, headers)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def replayed(status: int, body: Any, headers: dict[str, str]) -> JSONResponse:
+    headers = {**headers, "Idempotent-Replayed": "true"}
     return JSONResponse(body, status_code=status, headers=headers)

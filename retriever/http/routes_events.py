@@ -2,18 +2,61 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..events import Unreadable
 from ..wire import jsonable
-from .deps import IdempotencyKey, Memory, Reader, Writer, reply
+from .deps import IdempotencyKey, Memory, Reader, Writer, replayed
+from .idempotency import IdempotencyKeys, crash_point, request_fingerprint
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["events"])
+# Python converts integers of up to 4,300 digits from text; past that json.loads raises a
+# ValueError that FastAPI answers with a bare 400. Longer ones become placeholders instead, so
+# that validation refuses them with 422 naming their field.
+_MAX_INT_DIGITS = 4_000
+
+
+def _integer(text: str) -> int | Unreadable:
+    digits = len(text.lstrip("-"))
+    return int(text) if digits <= _MAX_INT_DIGITS else Unreadable(f"an integer of {digits} digits")
+
+
+def _strict_json(body: bytes) -> Any:
+    try:
+        return json.loads(body, parse_int=_integer)
+    except RecursionError:
+        # FastAPI answers JSONDecodeError with 422 `invalid_input`, anything else with 400.
+        raise json.JSONDecodeError("the body nests too deeply to read", "", 0) from None
+
+
+class _StrictJsonRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = _strict_json(await self.body())
+        return self._json
+
+
+class _StrictJsonRoute(APIRoute):
+    """Bodies read with `_strict_json` (FastAPI's documented custom Request/APIRoute hook)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def strict_handler(request: Request) -> Response:
+            return await handler(_StrictJsonRequest(request.scope, request.receive))
+
+        return strict_handler
+
+
+router = APIRouter(tags=["events"], route_class=_StrictJsonRoute)
 
 
 class NewEvent(BaseModel):
@@ -26,7 +69,7 @@ class NewEvent(BaseModel):
     session_id: str | None = None
     summary: str | None = Field(None, max_length=10_000)
     files_changed: list[str] = Field(default_factory=list, max_length=1_000)
-    at: str | None = Field(None, description="ISO 8601; default now")
+    at: str | None = Field(None, description="ISO 8601 within years 0001-9999 in UTC; default now")
     data: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -34,13 +77,26 @@ class NewEvent(BaseModel):
 def log_event(
     event: NewEvent, request: Request, memory: Memory, key: IdempotencyKey = None
 ) -> JSONResponse:
+    """With an Idempotency-Key, the key is stored in the event's own transaction: a retry gets
+    the stored event back (`Idempotent-Replayed: true`), even after a crash, and never a second
+    one. 503 `event_log_missing` when the log this server opened was deleted or replaced."""
     payload = event.model_dump()
-
-    def produce() -> tuple[int, Any, dict[str, str]]:
-        fields = {k: v for k, v in payload.items() if k not in ("spec", "type")}
-        return 201, memory.log_event(event.spec, event.type, **fields), {}
-
-    return reply(request, key, payload, produce)
+    fields = {k: v for k, v in payload.items() if k not in ("spec", "type")}
+    if key is None:
+        return JSONResponse(memory.log_event(event.spec, event.type, **fields), status_code=201)
+    keys: IdempotencyKeys = request.app.state.idempotency
+    fingerprint = request_fingerprint(request.method, request.url.path, payload)
+    # Answered before the spec is resolved: a retry is the first request's answer, whatever
+    # happened to the spec since.
+    replay = keys.replay(key, fingerprint)
+    if replay is not None:
+        return replayed(replay.status, replay.body, replay.headers)
+    hook = keys.keyed_event(key, fingerprint)
+    stored = memory.log_event(event.spec, event.type, within=hook, **fields)
+    crash_point("event-committed")
+    if hook.replayed:
+        return replayed(201, stored, {})
+    return JSONResponse(stored, status_code=201)
 
 
 @router.get("/events", dependencies=[Reader], summary="Search events")

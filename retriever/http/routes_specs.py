@@ -8,11 +8,16 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from ingest.create import next_number
 from ingest.errors import InvalidInput
-from ingest.model import Spec
+from ingest.frontmatter import canonical_priority, canonical_status
+from ingest.model import Spec, parse_dir_name
+from ingest.writes import utc_now
 
+from ..events import parse_timestamp
+from ..service import SpecMemory
 from ..wire import jsonable
-from .deps import AuthRefused, IdempotencyKey, Memory, Reader, Writer, reply
+from .deps import Answer, AuthRefused, IdempotencyKey, Memory, Reader, Writer, reply
 
 __all__ = ["router"]
 
@@ -72,11 +77,62 @@ def required_hash(if_match: str | None) -> str:
     return value
 
 
-def _written(spec: Spec, status: int = 200) -> tuple[int, Any, dict[str, str]]:
+def _written(spec: Spec, status: int = 200) -> Answer:
     headers = {"ETag": etag(spec)}
     if status == 201:
         headers["Location"] = f"/specs/{spec.dir_name}"
     return status, jsonable(spec.to_dict(with_body=False)), headers
+
+
+# -- after a crash: did the interrupted attempt commit? (spec 084) --------------------------------
+# A keyed write claims its key with an intent before it writes. When the process dies between
+# the file write and storing the answer, the retry gets those intents back and looks at the file:
+# a status write is found by the transition stamped with the intent's moment (chosen in advance,
+# to the microsecond; If-Match guarantees no other write came between), an edit of tags,
+# priority or dependencies by whether the spec already says what was asked, which is the same
+# answer a second application of the edit would give.
+
+
+def _stamped(spec: Spec, status: str | None, intents: list[dict[str, Any]]) -> bool:
+    moments = {parse_timestamp(intent.get("at")) for intent in intents} - {None}
+    return any(
+        isinstance(t, dict)
+        and t.get("status") == status
+        and parse_timestamp(t.get("at")) in moments
+        for t in spec.meta.transitions
+    )
+
+
+def _reflected(spec: Spec, patch: SpecPatch, memory: SpecMemory) -> bool:
+    meta = spec.meta
+    if patch.priority is not None and canonical_priority(patch.priority) != meta.priority:
+        return False
+    if patch.tags is not None:
+        tags = set(meta.tags)
+        if (
+            not {t.strip() for t in patch.tags.add} <= tags
+            or {t.strip() for t in patch.tags.remove} & tags
+        ):
+            return False
+    if patch.depends_on is not None:
+        catalog = memory.catalog()
+        held = {catalog.try_resolve(raw) for raw in meta.depends_on}
+        if any(catalog.try_resolve(ref) not in held for ref in patch.depends_on.add):
+            return False
+        if any(catalog.try_resolve(ref) in held - {None} for ref in patch.depends_on.remove):
+            return False
+    return True
+
+
+def _created(memory: SpecMemory, title: str, intents: list[dict[str, Any]]) -> Spec | None:
+    """The spec an interrupted create made: numbered from the first free number when it claimed
+    its key, with the title it asked for."""
+    first = min(int(intent.get("from", 0)) for intent in intents)
+    for spec in memory.list_specs(include_archived=True):
+        number = (parse_dir_name(spec.dir_name) or (0, ""))[0]
+        if number >= first and spec.title.strip() == title.strip():
+            return spec
+    return None
 
 
 @router.get("/specs", dependencies=[Reader], summary="List specs")
@@ -121,10 +177,15 @@ def create_spec(
 ) -> JSONResponse:
     payload = new.model_dump()
 
-    def produce() -> tuple[int, Any, dict[str, str]]:
+    def produce() -> Answer:
         return _written(memory.create_spec(**payload), 201)
 
-    return reply(request, key, payload, produce)
+    def recover(intents: list[dict[str, Any]]) -> Answer | None:
+        spec = _created(memory, new.title, intents)
+        return None if spec is None else _written(memory.committed_write(spec.dir_name), 201)
+
+    intent = {"from": next_number(memory.settings.specs_dir)} if key else None
+    return reply(request, key, payload, produce, intent=intent, recover=recover)
 
 
 @router.patch(
@@ -149,8 +210,12 @@ def update_spec(
         raise InvalidInput("nothing to change: send status, priority, tags or depends_on")
     tags = patch.tags or ListChange()
     deps = patch.depends_on or ListChange()
+    # A keyed write stamps its transition with a moment chosen now, so that a retry after a crash
+    # can find it; without a key the writer stamps the moment it writes.
+    stamp = utc_now() if key else None
+    status = canonical_status(patch.status) if patch.status is not None else None
 
-    def produce() -> tuple[int, Any, dict[str, str]]:
+    def produce() -> Answer:
         spec = memory.update_spec(
             spec_id,
             status=patch.status,
@@ -160,12 +225,22 @@ def update_spec(
             add_deps=deps.add,
             remove_deps=deps.remove,
             expected_hash=required_hash(if_match),
+            at=stamp,
         )
         return _written(spec)
 
+    def recover(intents: list[dict[str, Any]]) -> Answer | None:
+        spec = memory.get_spec(spec_id)
+        if patch.status is not None:
+            landed = _stamped(spec, status, intents)
+        else:
+            landed = _reflected(spec, patch, memory)
+        return _written(memory.committed_write(spec.dir_name)) if landed else None
+
     # A replay is checked before If-Match: a retried callback carries the hash it first sent,
     # which is stale by now precisely because the first attempt succeeded.
-    return reply(request, key, {"spec": spec_id, **payload}, produce)
+    body = {"spec": spec_id, **payload}
+    return reply(request, key, body, produce, intent={"at": stamp}, recover=recover)
 
 
 @router.post("/specs/{spec_id}/archive", dependencies=[Writer], summary="Archive a spec")
@@ -176,10 +251,18 @@ def archive_spec(
     if_match: IfMatch = None,
     key: IdempotencyKey = None,
 ) -> JSONResponse:
-    def produce() -> tuple[int, Any, dict[str, str]]:
-        return _written(memory.archive_spec(spec_id, expected_hash=required_hash(if_match)))
+    stamp = utc_now() if key else None
 
-    return reply(request, key, {"spec": spec_id}, produce)
+    def produce() -> Answer:
+        spec = memory.archive_spec(spec_id, expected_hash=required_hash(if_match), at=stamp)
+        return _written(spec)
+
+    def recover(intents: list[dict[str, Any]]) -> Answer | None:
+        spec = memory.get_spec(spec_id)
+        landed = _stamped(spec, "archived", intents)
+        return _written(memory.committed_write(spec.dir_name)) if landed else None
+
+    return reply(request, key, {"spec": spec_id}, produce, intent={"at": stamp}, recover=recover)
 
 
 @router.get("/specs/{spec_id}/dependencies", dependencies=[Reader], summary="Spec dependencies")
