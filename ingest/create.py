@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .atomic import CREATE_LOCK, atomic_write, named_lock
+from .atomic import CREATE_LOCK, atomic_write, named_lock, storage_errors
 from .errors import InvalidInput, UnsafeReference
 from .frontmatter_edit import EditableDocument
-from .model import parse_dir_name
-from .store import ARCHIVE_DIR, Catalog, SpecStore
+from .model import dir_number
+from .store import Catalog, SpecStore, spec_bases
 from .writes import (
     WrittenSpec,
     check_tag,
@@ -116,13 +116,15 @@ def slugify(title: str, max_length: int = MAX_SLUG) -> str:
 def next_number(specs_root: Path) -> int:
     """One more than the highest number used anywhere, archived specs included."""
     highest = 0
-    for base in (Path(specs_root), Path(specs_root) / ARCHIVE_DIR):
+    for base, _archived in spec_bases(Path(specs_root)):
         if not base.is_dir():
             continue
         for child in base.iterdir():
-            parsed = parse_dir_name(child.name)
-            if parsed:
-                highest = max(highest, parsed[0])
+            # Misnamed `099-x\ty` too (spec 008): it is reported, and renamed later it must
+            # not collide with a spec created meanwhile.
+            number = dir_number(child.name)
+            if number is not None:
+                highest = max(highest, number)
     return highest + 1
 
 
@@ -201,14 +203,15 @@ def create_spec(
         if parent_name:
             expected["parent"] = parent_name
         verify_edit(doc, before, expected)
-        root.mkdir(parents=True, exist_ok=True)  # the first spec of a new project
         directory = root / name
-        if directory.resolve().parent != root:
-            raise UnsafeReference(f"refused: {directory} would be outside the specs dir {root}")
-        try:
-            directory.mkdir()
-        except FileExistsError:
-            raise InvalidInput(f"{directory} already exists; try again") from None
+        with storage_errors(directory, "create"):
+            root.mkdir(parents=True, exist_ok=True)  # the first spec of a new project
+            if directory.resolve().parent != root:
+                raise UnsafeReference(f"refused: {directory} would be outside the specs dir {root}")
+            try:
+                directory.mkdir()
+            except FileExistsError:
+                raise InvalidInput(f"{directory} already exists; try again") from None
         try:
             atomic_write(directory / "README.md", doc.render())
         except BaseException:

@@ -9,7 +9,10 @@
     │   └── DependencyCycle           a new dependency would close a cycle
     ├── StaleWrite                    `expected_hash` no longer matches       (HTTP 412)
     ├── IndexMismatch                 the index was built by another model    (HTTP 409)
-    └── BackendUnavailable            the vector store cannot be reached       (HTTP 503)
+    ├── IndexDamaged                  a file of the index cannot be read       (HTTP 409)
+    ├── BackendUnavailable            the vector store cannot be reached       (HTTP 503)
+    └── StorageUnavailable            the disk refused a write (read-only...)  (HTTP 503)
+        └── DiskFull                  no space left on the device             (HTTP 507)
 
 The CLI prints `error: <message>` and exits 1 (2 for usage); HTTP answers JSON
 `{"error": {"code", "message"}}`; MCP returns a tool error carrying the same message.
@@ -21,12 +24,15 @@ __all__ = [
     "AmbiguousSpecRef",
     "BackendUnavailable",
     "DependencyCycle",
+    "DiskFull",
+    "IndexDamaged",
     "IndexMismatch",
     "InvalidInput",
     "SpecNotFound",
     "SpecParseError",
     "SpecmemError",
     "StaleWrite",
+    "StorageUnavailable",
     "UnsafeReference",
 ]
 
@@ -94,3 +100,28 @@ class IndexMismatch(SpecmemError):
 
 class BackendUnavailable(SpecmemError):
     code = "backend_unavailable"
+
+
+class IndexDamaged(SpecmemError):
+    """A file of the index (the manifest, lexical.sqlite, the Chroma store) cannot be read as
+    one: `specmem ingest --full` rebuilds it from the markdown (spec 043)."""
+
+    code = "index_damaged"
+
+    def __init__(self, path: str, reason: str):
+        self.path = path
+        self.reason = reason
+        super().__init__(
+            f"the index is damaged: {path}: {reason}; run `specmem ingest --full` to rebuild it "
+            "from the specs"
+        )
+
+
+class StorageUnavailable(SpecmemError):
+    """The filesystem refused a write (read-only, no permission): nothing was changed."""
+
+    code = "storage_unavailable"
+
+
+class DiskFull(StorageUnavailable):
+    code = "disk_full"

@@ -9,7 +9,12 @@ that an ingest committed something new.
 
 Read API (for retriever/): `all_chunks()`, `chunk_order()`, `chunks_by_id(ids)`, `chunks_of(spec)`,
 `fts_search(match, limit, filters)`, `fts_query(text)` to build a safe MATCH expression,
-`spec_records()`, `generation()`.
+`spec_records()`, `generation()`. Readers open it with `readonly=True`: no schema, no WAL switch,
+no file created, so a server on a read-only data dir can read it (spec 043).
+
+SQLite's own failures never leave this module raw (`sqlite_errors`): a file that is not a
+database, is corrupt or lacks the tables is IndexDamaged naming it; a full disk DiskFull; a
+read-only or unopenable one StorageUnavailable; a lock held too long BackendUnavailable.
 """
 
 from __future__ import annotations
@@ -24,8 +29,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .atomic import storage_errors
 from .chunking import Chunk
-from .errors import InvalidInput
+from .errors import (
+    IndexDamaged,
+    InvalidInput,
+)
+from .layout import SQLITE_ERROR, connect_sqlite_readonly, sqlite_error
 
 __all__ = [
     "FileState",
@@ -33,6 +43,7 @@ __all__ = [
     "SpecRecord",
     "SpecUpdate",
     "fts_query",
+    "sqlite_errors",
 ]
 
 _SCHEMA = """
@@ -91,6 +102,22 @@ _CHUNK_COLUMNS = (
 _FILTER_COLUMNS = {"spec", "file", "status", "priority", "section_kind"}
 _WORD = re.compile(r"\w+", re.UNICODE)
 _IN_BATCH = 500  # ids per `IN (...)`: well under SQLite's default limit of 32,766 variables
+_TABLES = ("meta", "files", "specs", "chunks", "chunks_fts")
+
+
+@contextlib.contextmanager
+def sqlite_errors(path: Path) -> Iterator[None]:
+    """Raise SQLite's failures on `path` as the SpecmemErrors they mean (see `sqlite_error`);
+    a row whose JSON cannot be decoded is damage too."""
+    try:
+        yield
+    except sqlite3.Error as err:
+        meaning = sqlite_error(err, path)
+        if meaning is None:
+            raise
+        raise meaning from None
+    except json.JSONDecodeError as err:
+        raise IndexDamaged(str(path), f"holds a row that is not valid JSON ({err})") from None
 
 
 @dataclass(frozen=True)
@@ -167,19 +194,52 @@ class SpecUpdate:
 
 
 class LexicalIndex:
-    """One SQLite database in WAL mode. Thread-safe through one lock around one connection."""
+    """One SQLite database in WAL mode. Thread-safe through one lock around one connection.
 
-    def __init__(self, path: str | Path):
+    `readonly=True` (readers) opens an existing database without writing anything and checks
+    that it has the index's tables; the default (ingest) creates the schema."""
+
+    def __init__(self, path: str | Path, *, readonly: bool = False):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.readonly = readonly
         self._lock = threading.RLock()
-        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT), so a
-        # whole ingest step commits atomically or not at all.
-        self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a killed process
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
+        with sqlite_errors(self.path):
+            if readonly:
+                self._db = connect_sqlite_readonly(self.path)
+                self._check_tables()
+                return
+            with storage_errors(self.path.parent, "create"):
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT), so a
+            # whole ingest step commits atomically or not at all.
+            self._db = sqlite3.connect(
+                str(self.path), isolation_level=None, check_same_thread=False
+            )
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a kill
+                self._db.execute("PRAGMA busy_timeout=5000")
+                self._db.executescript(_SCHEMA)
+            except BaseException:
+                self._db.close()
+                raise
+
+    def _check_tables(self) -> None:
+        try:
+            found = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master")}
+        except BaseException:
+            self._db.close()
+            raise
+        missing = [table for table in _TABLES if table not in found]
+        if missing:
+            self._db.close()
+            raise IndexDamaged(str(self.path), f"lacks the index's tables ({', '.join(missing)})")
+
+    @contextlib.contextmanager
+    def _using(self) -> Iterator[sqlite3.Connection]:
+        """The connection, under the lock, with SQLite's failures raised as what they mean."""
+        with self._lock, sqlite_errors(self.path):
+            yield self._db
 
     def close(self) -> None:
         with self._lock:
@@ -191,12 +251,12 @@ class LexicalIndex:
         WAL read transaction, with the connection lock held so no other thread's statement runs
         inside it. Readers that read several tables use it instead of retrying until nothing
         moved, which under a stream of status callbacks may never happen."""
-        with self._lock:
-            self._db.execute("BEGIN")
+        with self._using() as db:
+            db.execute("BEGIN")
             try:
                 yield self
             finally:
-                self._db.execute("COMMIT")  # read-only: only ends the snapshot
+                db.execute("COMMIT")  # read-only: only ends the snapshot
 
     def __enter__(self) -> LexicalIndex:
         return self
@@ -207,12 +267,12 @@ class LexicalIndex:
     # -- meta ------------------------------------------------------------------------------------
 
     def get_meta(self, key: str, default: str | None = None) -> str | None:
-        with self._lock:
+        with self._using():
             row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else default
 
     def set_meta(self, key: str, value: str) -> None:
-        with self._lock:
+        with self._using():
             self._db.execute(
                 "INSERT INTO meta (key, value) VALUES (?, ?) "
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -221,7 +281,18 @@ class LexicalIndex:
 
     def generation(self) -> int:
         """Increases with every committed change: readers rebuild their caches when it moves."""
-        return int(self.get_meta("generation", "0") or 0)
+        value = self.get_meta("generation", "0") or "0"
+        if not value.isdigit():
+            raise IndexDamaged(str(self.path), f"its generation is {value[:40]!r}, not a number")
+        return int(value)
+
+    @property
+    def build(self) -> str:
+        """The build id of the index this database belongs to (ingest.layout); "" if none."""
+        return self.get_meta("build", "") or ""
+
+    def set_build(self, build: str) -> None:
+        self.set_meta("build", build)
 
     @property
     def dirty(self) -> bool:
@@ -234,34 +305,34 @@ class LexicalIndex:
     # -- bookkeeping -----------------------------------------------------------------------------
 
     def file_states(self) -> dict[str, FileState]:
-        with self._lock:
+        with self._using():
             rows = self._db.execute("SELECT path, spec, mtime_ns, size, hash FROM files").fetchall()
         return {row[0]: FileState(*row) for row in rows}
 
     def spec_records(self) -> dict[str, SpecRecord]:
-        with self._lock:
+        with self._using():
             rows = self._db.execute(
                 "SELECT name, hash, title, status, priority, tags, parent, depends_on, archived, "
                 "path FROM specs ORDER BY name"
             ).fetchall()
-        return {
-            row[0]: SpecRecord(
-                name=row[0],
-                hash=row[1],
-                title=row[2],
-                status=row[3],
-                priority=row[4],
-                tags=tuple(json.loads(row[5])),
-                parent=row[6],
-                depends_on=tuple(json.loads(row[7])),
-                archived=bool(row[8]),
-                path=row[9],
-            )
-            for row in rows
-        }
+            return {
+                row[0]: SpecRecord(
+                    name=row[0],
+                    hash=row[1],
+                    title=row[2],
+                    status=row[3],
+                    priority=row[4],
+                    tags=tuple(json.loads(row[5])),
+                    parent=row[6],
+                    depends_on=tuple(json.loads(row[7])),
+                    archived=bool(row[8]),
+                    path=row[9],
+                )
+                for row in rows
+            }
 
     def chunk_ids(self, spec: str | None = None) -> set[str]:
-        with self._lock:
+        with self._using():
             if spec is None:
                 rows = self._db.execute("SELECT id FROM chunks").fetchall()
             else:
@@ -270,7 +341,7 @@ class LexicalIndex:
 
     def chunk_ids_by_spec(self) -> dict[str, set[str]]:
         result: dict[str, set[str]] = {}
-        with self._lock:
+        with self._using():
             for chunk_id, spec in self._db.execute("SELECT id, spec FROM chunks"):
                 result.setdefault(spec, set()).add(chunk_id)
         return result
@@ -285,7 +356,7 @@ class LexicalIndex:
     ) -> int:
         """Replace the given specs, drop the removed ones and refresh touched files' stats, in
         ONE transaction; returns the new generation."""
-        with self._lock:
+        with self._using():
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -311,12 +382,12 @@ class LexicalIndex:
 
     def forget_specs(self, names: Iterable[str]) -> None:
         """Drop specs' file stats so the next ingest re-reads and re-embeds them."""
-        with self._lock:
+        with self._using():
             self._db.executemany("DELETE FROM files WHERE spec = ?", [(n,) for n in names])
 
     def clear(self) -> None:
         """Empty every table (a full rebuild), in one transaction."""
-        with self._lock:
+        with self._using():
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             for table in ("files", "specs", "chunks", "chunks_fts"):
@@ -368,18 +439,18 @@ class LexicalIndex:
 
     def all_chunks(self) -> list[Chunk]:
         """Every chunk, grouped by spec in name order, in reading order within a spec."""
-        with self._lock:
+        with self._using():
             rows = self._db.execute(
                 f"SELECT {_CHUNK_COLUMNS} FROM chunks ORDER BY spec, ordinal"
             ).fetchall()
-        return [_chunk_of(row) for row in rows]
+            return [_chunk_of(row) for row in rows]
 
     def chunk_order(self) -> list[tuple[str, int, int]]:
         """(chunk id, line_start, line_end) of every chunk in `all_chunks` order, without the
         texts: what a reader compares with its copy to fetch only the chunks that changed. The
         lines are there because they move without changing the id (a transition appended to the
         frontmatter shifts the whole body)."""
-        with self._lock:
+        with self._using():
             return self._db.execute(
                 "SELECT id, line_start, line_end FROM chunks ORDER BY spec, ordinal"
             ).fetchall()
@@ -388,7 +459,7 @@ class LexicalIndex:
         """The chunks with these ids that exist (in no particular order)."""
         found: list[Chunk] = []
         wanted = list(ids)
-        with self._lock:
+        with self._using():
             for start in range(0, len(wanted), _IN_BATCH):
                 batch = wanted[start : start + _IN_BATCH]
                 marks = ",".join("?" * len(batch))
@@ -399,14 +470,14 @@ class LexicalIndex:
         return found
 
     def chunks_of(self, spec: str) -> list[Chunk]:
-        with self._lock:
+        with self._using():
             rows = self._db.execute(
                 f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE spec = ? ORDER BY ordinal", (spec,)
             ).fetchall()
-        return [_chunk_of(row) for row in rows]
+            return [_chunk_of(row) for row in rows]
 
     def count_chunks(self) -> int:
-        with self._lock:
+        with self._using():
             return int(self._db.execute("SELECT count(*) FROM chunks").fetchone()[0])
 
     def fts_search(
@@ -440,9 +511,11 @@ class LexicalIndex:
             f"WHERE {' AND '.join(where)} ORDER BY bm25(chunks_fts) LIMIT ?"
         )
         params.append(int(limit))
-        with self._lock:
+        with self._using():
             try:
                 rows = self._db.execute(sql, params).fetchall()
             except sqlite3.OperationalError as err:
+                if (getattr(err, "sqlite_errorcode", 0) or 0) & 0xFF != SQLITE_ERROR:
+                    raise  # damage, a full disk...: `_using` says which
                 raise InvalidInput(f"bad full-text query {match!r}: {err}") from None
         return [(row[0], float(row[1])) for row in rows]

@@ -1,9 +1,9 @@
 """The ingest: bring the index in the data dir up to date with the specs dir, incrementally and
 crash-safely.
 
-1. Stat every markdown file of every spec dir and compare (mtime, size) with what SQLite
-   recorded; only specs whose stats differ are read, and only those whose bytes differ are parsed
-   and chunked. A no-op run therefore reads no file and never loads the model.
+1. Stat every markdown file of every spec dir, sub-folders included, and compare (mtime, size)
+   with what SQLite recorded; only specs whose stats differ are read, and only those whose bytes
+   differ are parsed and chunked. A no-op run therefore reads no file and never loads the model.
 2. Chunk ids are content-addressed (header + text), so an edited spec re-embeds only the chunks
    whose words changed. A status or priority change re-embeds nothing (the header leaves them
    out, spec 032): the spec's chunk rows are rewritten in SQLite with the new metadata. A tag
@@ -17,6 +17,13 @@ crash-safely.
 4. A spec that cannot be read is reported (path + reason) and left out of the index; if an older
    version was indexed, it is dropped, so the index is always a function of the files on disk
    (spec 040).
+5. A damaged index (spec 043) never blocks its own rebuild. `full=True` removes every file of the
+   index without opening any (ingest.layout) and builds anew. A plain run first checks what it
+   can without loading Chroma (the manifest parses; both SQLite files are whole, page by page;
+   lexical.sqlite belongs to the manifest's build) and rebuilds when any check fails, or when
+   damage shows later in the run; `summary.damaged` says which file and why. A run scoped to
+   some specs (the re-index after a write, `--spec`, the watcher) raises IndexDamaged instead:
+   a status callback must not turn into a minutes-long rebuild.
 
 `SPECMEM_INGEST_CRASH_AT=<point>` (tests only) SIGKILLs the process at a named point; see
 CRASH_POINTS.
@@ -24,7 +31,9 @@ CRASH_POINTS.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import logging
 import os
 import signal
 import time
@@ -35,11 +44,12 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from .atomic import storage_errors
 from .chunking import Chunk, chunk_spec
 from .config import Settings
 from .embedding import Embedder
-from .errors import BackendUnavailable, SpecNotFound, SpecParseError
-from .layout import IndexLayout, Manifest
+from .errors import BackendUnavailable, IndexDamaged, InvalidInput, SpecNotFound, SpecParseError
+from .layout import IndexLayout, Manifest, new_build_id, sqlite_damage
 from .lexical import FileState, LexicalIndex, SpecRecord, SpecUpdate
 from .model import Spec, parse_dir_name
 from .store import SpecStore, check_reference, content_hash
@@ -51,6 +61,8 @@ __all__ = [
     "Progress",
     "run_ingest",
 ]
+
+log = logging.getLogger(__name__)
 
 # Texts per embed + write step: big enough that the model's own batching (32) runs full and
 # sorted by length, small enough that a crash loses little work and progress moves.
@@ -74,6 +86,7 @@ class IngestSummary:
     chunks_removed: int = 0
     reconciled: bool = False  # a previous run had been interrupted and was repaired
     full: bool = False
+    damaged: list[dict[str, str]] = field(default_factory=list)  # {path, reason}: why rebuilt
     seconds: float = 0.0
     model: str = ""
 
@@ -86,7 +99,12 @@ class _DiskSpec:
     name: str
     directory: Path
     archived: bool
-    files: dict[str, tuple[int, int]]  # relative path -> (mtime_ns, size)
+    prefix: str  # the spec dir relative to the specs dir, POSIX
+    files: dict[str, tuple[int, int]]  # path relative to the specs dir -> (mtime_ns, size)
+
+    def file_name(self, relative: str) -> str:
+        """The name the spec gives a file: its path relative to the spec dir."""
+        return relative[len(self.prefix) + 1 :]
 
 
 def _crash_point(name: str) -> None:
@@ -96,23 +114,15 @@ def _crash_point(name: str) -> None:
 
 def _scan_disk(store: SpecStore) -> dict[str, _DiskSpec]:
     """Every spec dir and the stats of its markdown files; the first of a duplicated name wins,
-    as in SpecStore.scan."""
+    as in SpecStore.scan. Files are keyed by their path relative to the specs dir, as the index
+    records them."""
     found: dict[str, _DiskSpec] = {}
-    root = store.root
-    for directory, archived in store.spec_dirs():
-        if directory.name in found:
+    for state in store.file_states():
+        if state.name in found:
             continue
-        files: dict[str, tuple[int, int]] = {}
-        try:
-            with os.scandir(directory) as entries:
-                for entry in entries:
-                    if entry.name.endswith(".md") and entry.is_file():
-                        stat = entry.stat()
-                        relative = Path(entry.path).relative_to(root).as_posix()
-                        files[relative] = (stat.st_mtime_ns, stat.st_size)
-        except OSError:
-            pass  # unreadable dir: loading it reports why
-        found[directory.name] = _DiskSpec(directory.name, directory, archived, files)
+        prefix = state.directory.relative_to(store.root).as_posix()
+        files = {f"{prefix}/{name}": stat for name, stat in state.files.items()}
+        found[state.name] = _DiskSpec(state.name, state.directory, state.archived, prefix, files)
     return found
 
 
@@ -126,8 +136,9 @@ def _scope(refs: Sequence[str], disk: dict[str, _DiskSpec], indexed: set[str]) -
         if text in known:
             names.add(text)
             continue
+        number = int(text) if text.isascii() and text.isdigit() else None  # not `٤٥`
         matches = [
-            n for n in known if text.isdigit() and (parse_dir_name(n) or (-1,))[0] == int(text)
+            n for n in known if number is not None and (parse_dir_name(n) or (-1,))[0] == number
         ]
         if len(matches) != 1:
             raise SpecNotFound(f"no single spec {text!r} to ingest (matches: {matches or 'none'})")
@@ -167,14 +178,25 @@ class _Run:
         progress: Progress | None,
     ):
         self.settings = settings
-        self.layout = IndexLayout(settings.data_dir).ensure()
+        self.layout = IndexLayout(settings.data_dir)
         self.store = SpecStore(settings.specs_dir)
         self.embedder_factory = embedder_factory
         self._embedder: Embedder | None = None
         self.progress = progress
-        self.lexical = LexicalIndex(self.layout.lexical_path)
+        self._lexical: LexicalIndex | None = None
         self._vectors: Any = None
         self.summary = IngestSummary()
+
+    @property
+    def lexical(self) -> LexicalIndex:
+        if self._lexical is None:
+            self._lexical = LexicalIndex(self.layout.lexical_path)
+        return self._lexical
+
+    def close(self) -> None:
+        if self._lexical is not None:
+            self._lexical.close()
+            self._lexical = None
 
     @property
     def embedder(self) -> Embedder:
@@ -199,34 +221,81 @@ class _Run:
 
     # -- the model ---------------------------------------------------------------------------
 
-    def ensure_manifest(self, full: bool) -> tuple[Manifest, bool]:
-        """The manifest this run writes under; rebuilds both stores when the model changed."""
+    def ensure_manifest(self, full: bool, scoped: bool) -> tuple[Manifest, bool]:
+        """The manifest this run writes under; rebuilds both stores when asked (`full`), when
+        the model changed, or when the index is damaged (IndexDamaged instead when `scoped`)."""
         embedder = self.embedder
         wanted = Manifest(
             model=embedder.name,
             dimension=int(embedder.dimension),
             vector_backend=self.settings.chroma_url or "embedded",
         )
-        current = self.layout.read_manifest()
-        if (
-            not full
-            and current is not None
-            and current.compatible_with(wanted.model, wanted.dimension)
-            and current.vector_backend == wanted.vector_backend
-        ):
-            return current, False
-        # Rebuild. The manifest goes first: a crash from here on leaves "no index", which the
-        # next run rebuilds again, never a half-rebuilt index that claims a model.
-        self.layout.remove_manifest()
-        self.lexical.clear()
-        from .vectors import VectorStore
+        if not full:
+            try:
+                current = self.check(deep=not scoped)
+            except IndexDamaged as damage:
+                if scoped:
+                    raise
+                self.note_damage(damage)
+                current = None
+            if (
+                current is not None
+                and current.compatible_with(wanted.model, wanted.dimension)
+                and current.vector_backend == wanted.vector_backend
+            ):
+                return current, False
+        return self.rebuild(wanted), True
 
-        store = VectorStore.open(self.layout, self.settings.chroma_url)
-        store.drop()
-        store.collection(wanted)
-        self._vectors = store
-        self.layout.write_manifest(wanted)
-        return wanted, True
+    def check(self, *, deep: bool) -> Manifest | None:
+        """The manifest, after the checks that need no Chroma: IndexDamaged naming the first
+        file that fails. `deep` reads both SQLite files page by page (a few ms per MB)."""
+        manifest = self.layout.read_manifest()
+        if manifest is None:
+            return None
+        problem = sqlite_damage(self.layout.lexical_path, deep=deep)
+        if problem:
+            raise IndexDamaged(str(self.layout.lexical_path), problem)
+        if manifest.build and self.lexical.build != manifest.build:
+            raise IndexDamaged(
+                str(self.layout.lexical_path),
+                "belongs to another build of the index than manifest.json (replaced or emptied)",
+            )
+        chroma = self.layout.chroma_dir
+        if not self.settings.chroma_url and os.path.lexists(chroma):
+            if not chroma.is_dir():
+                raise IndexDamaged(str(chroma), "is not a directory")
+            problem = sqlite_damage(self.layout.chroma_database, deep=deep)
+            if problem:
+                raise IndexDamaged(str(self.layout.chroma_database), problem)
+        return manifest
+
+    def note_damage(self, damage: IndexDamaged) -> None:
+        log.info("rebuilding the index: %s", damage)
+        self.summary.damaged.append({"path": damage.path, "reason": damage.reason})
+
+    def rebuild(self, wanted: Manifest) -> Manifest:
+        """Remove every file of the index without opening any (ingest.layout), then start both
+        stores empty under a new build id. The manifest goes first: a crash from here on leaves
+        "no index", which the next run rebuilds again, never a half-rebuilt index that claims a
+        model. Nothing else in the data dir is touched: not the event log, not the locks."""
+        from .vectors import VectorStore, forget_embedded
+
+        self.close()
+        self._vectors = None
+        embedded = not self.settings.chroma_url
+        with storage_errors(self.layout.data_dir, "rebuild the index in"):
+            self.layout.remove_index(embedded_chroma=embedded)
+            if embedded:
+                forget_embedded(self.layout)
+            manifest = dataclasses.replace(wanted, build=new_build_id())
+            self.lexical.set_build(manifest.build)
+            store = VectorStore.open(self.layout, self.settings.chroma_url)
+            if not embedded:
+                store.drop()  # the server's collection of this data dir
+            store.collection(manifest)
+            self._vectors = store
+            self.layout.write_manifest(manifest)
+        return manifest
 
     # -- repairing an interrupted run --------------------------------------------------------
 
@@ -297,12 +366,13 @@ class _Run:
         loaded.update({f.name: f.content_hash for f in spec.sub_files})
         files = []
         for relative, (mtime, size) in on_disk.files.items():
-            name = Path(relative).name
+            name = on_disk.file_name(relative)
             digest = loaded.get(name) or _file_hash(self.store.root / relative)
             files.append(FileState(relative, on_disk.name, mtime, size, digest))
             if name not in loaded:
+                path = on_disk.directory / name
                 reason = next(
-                    (p.reason for p in spec.load_problems if Path(p.path).name == name),
+                    (p.reason for p in spec.load_problems if Path(p.path) == path),
                     "could not be read",
                 )
                 self.summary.skipped.append(
@@ -353,27 +423,59 @@ def run_ingest(
     specs: Sequence[str] | None = None,
     progress: Progress | None = None,
 ) -> IngestSummary:
-    """Bring the index up to date; see the module docstring for the order of writes."""
+    """Bring the index up to date; see the module docstring for the order of writes and for
+    what a damaged index does."""
     started = time.perf_counter()
-    layout = IndexLayout(settings.data_dir).ensure()
+    layout = IndexLayout(settings.data_dir)
     try:
-        with FileLock(str(layout.lock_path), timeout=LOCK_TIMEOUT_SECONDS):
-            run = _Run(settings, embedder_factory, progress)
-            try:
-                _ingest(run, full, specs)
-            finally:
-                run.lexical.close()
+        with storage_errors(layout.lock_path, "lock the index with"):
+            layout.ensure()
+            lock = FileLock(str(layout.lock_path), timeout=LOCK_TIMEOUT_SECONDS)
+            lock.acquire()
     except Timeout:
         raise BackendUnavailable(
             f"another ingest holds {layout.lock_path} for over {LOCK_TIMEOUT_SECONDS:g} s"
         ) from None
-    run.summary.seconds = round(time.perf_counter() - started, 3)
+    try:
+        summary = _run_repairing(settings, embedder_factory, full, specs, progress)
+    finally:
+        lock.release()
+    summary.seconds = round(time.perf_counter() - started, 3)
+    return summary
+
+
+def _run_repairing(
+    settings: Settings,
+    embedder_factory: Callable[[], Embedder],
+    full: bool,
+    refs: Sequence[str] | None,
+    progress: Progress | None,
+) -> IngestSummary:
+    """One run; when damage shows up only midway (Chroma's segments, a corrupt page the checks
+    did not read), an unscoped run starts over as a rebuild, once."""
+    run = _Run(settings, embedder_factory, progress)
+    try:
+        _ingest(run, full, refs)
+        return run.summary
+    except IndexDamaged as damage:
+        if refs is not None or run.summary.full:
+            raise
+        damaged = [*run.summary.damaged, {"path": damage.path, "reason": damage.reason}]
+        log.info("rebuilding the index: %s", damage)
+    finally:
+        run.close()
+    run = _Run(settings, embedder_factory, progress)
+    run.summary.damaged = damaged
+    try:
+        _ingest(run, True, None)
+    finally:
+        run.close()
     return run.summary
 
 
 def _ingest(run: _Run, full: bool, refs: Sequence[str] | None) -> None:
     summary = run.summary
-    manifest, rebuilt = run.ensure_manifest(full)
+    manifest, rebuilt = run.ensure_manifest(full, scoped=refs is not None)
     summary.full = rebuilt
     summary.model = manifest.model
     lexical = run.lexical
@@ -434,3 +536,29 @@ def _ingest(run: _Run, full: bool, refs: Sequence[str] | None) -> None:
 
     summary.specs = len(lexical.spec_records())
     summary.chunks = lexical.count_chunks()
+    if refs is None:
+        _refresh_vector_cache(run, manifest)
+
+
+def _refresh_vector_cache(run: _Run, manifest: Manifest) -> None:
+    """Leave `search-vectors.npz` matching the index, so that a reader needs no Chroma at all
+    (on a read-only copy of the data dir it cannot open one). Unscoped runs only: a status
+    callback must not rewrite the matrix. A no-op costs reading the cache's id list."""
+    from .vectors import VectorCache
+
+    cache = VectorCache(run.layout)
+    if not run.layout.writable():
+        return
+    ids = [row[0] for row in run.lexical.chunk_order()]
+    if cache.ids(manifest.model) == ids:
+        return
+    try:
+        vectors = run.vectors(manifest).get_vectors(ids) if ids else None
+    except InvalidInput as err:  # vectors missing: readers will say so; the cache is optional
+        log.info("vector cache not refreshed: %s", err)
+        return
+    if vectors is None:
+        import numpy as np
+
+        vectors = np.zeros((0, manifest.dimension), dtype=np.float32)
+    cache.write(ids, vectors, manifest.model)

@@ -8,28 +8,52 @@ the model and dimension, like the manifest, so a collection built by another mod
 chromadb is imported only here and only when a store is opened: its import alone costs ~2 s,
 which a no-op ingest must not pay.
 
+An embedded store that Chroma cannot open or read (a corrupt chroma.sqlite3, broken segment
+files, a collection gone or from another build) is IndexDamaged naming `<data dir>/chroma`, so
+that `ingest --full` is known to fix it; one on a read-only mount is BackendUnavailable (Chroma
+writes as it opens). A server's failures stay BackendUnavailable: its files are not ours.
+
 Read API (for retriever/): `query(vector, limit, where)`, `get_vectors(ids)`, `ids()`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
+import os
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
 
-from .errors import BackendUnavailable, IndexMismatch, InvalidInput
-from .layout import COLLECTION_NAME, IndexLayout, Manifest, manifest_metadata
+from .errors import (
+    BackendUnavailable,
+    DiskFull,
+    IndexDamaged,
+    IndexMismatch,
+    InvalidInput,
+    SpecmemError,
+)
+from .layout import COLLECTION_NAME, IndexLayout, Manifest, manifest_metadata, sqlite_damage
 
-__all__ = ["HEARTBEAT_TIMEOUT_SECONDS", "VectorStore", "chunk_metadata", "collection_name"]
+__all__ = [
+    "HEARTBEAT_TIMEOUT_SECONDS",
+    "VectorCache",
+    "VectorStore",
+    "chunk_metadata",
+    "collection_name",
+    "forget_embedded",
+]
 
 # A Chroma server that is down must fail fast: a CLI call or an agent's tool call should not hang.
 HEARTBEAT_TIMEOUT_SECONDS = 2.0
 REQUEST_TIMEOUT_SECONDS = 30.0
 _METADATA_FIELDS = ("spec", "file", "section_kind")
+_BUILD_KEY = "specmem_build"
 
 
 def collection_name(chroma_url: str | None, layout: IndexLayout) -> str:
@@ -91,11 +115,97 @@ def _embedded_client(layout: IndexLayout) -> Any:
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
-    layout.chroma_dir.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(
-        path=str(layout.chroma_dir),
-        settings=ChromaSettings(anonymized_telemetry=False, allow_reset=True),
-    )
+    where = str(layout.chroma_dir)
+    if where in _OPENED and _OPENED[where] != _inode(layout.chroma_database):
+        # Another process rebuilt the store since this one opened it (`ingest --full` removes
+        # the directory): chromadb's cached client would still read and write the deleted files.
+        forget_embedded(layout)
+    try:
+        layout.chroma_dir.mkdir(parents=True, exist_ok=True)
+        client = chromadb.PersistentClient(
+            path=where,
+            settings=ChromaSettings(anonymized_telemetry=False, allow_reset=True),
+        )
+        _OPENED[where] = _inode(layout.chroma_database)
+        return client
+    except (FileExistsError, NotADirectoryError):
+        raise IndexDamaged(where, "is not a directory") from None
+    except BaseException as err:
+        if not _chroma_failure(err):
+            raise
+        # chromadb caches the client before starting it: a failed start would be handed out
+        # again, half made, to the next open of this path.
+        forget_embedded(layout)
+        raise _embedded_failure(where, err) from None
+
+
+def _is_panic(err: BaseException) -> bool:
+    """Chroma's Rust layer panics on some I/O failures (a store replaced while it opens it);
+    pyo3 raises that as a PanicException, a BaseException, which would otherwise escape every
+    handler up to the server."""
+    return type(err).__name__ == "PanicException"
+
+
+def _chroma_failure(err: BaseException) -> bool:
+    """Whether `err` is a failure of Chroma to report, not a signal to let through."""
+    return isinstance(err, Exception) or _is_panic(err)
+
+
+def _embedded_failure(where: str, err: BaseException) -> SpecmemError:
+    """What a failure of the embedded Chroma store means: a full disk, a disk that refuses
+    writes, or (anything else) damage. Chroma's Rust layer reports SQLite's result codes in the
+    text: 13 is SQLITE_FULL, 8 SQLITE_READONLY."""
+    text = str(err)
+    low = text.lower()
+    code = getattr(err, "errno", None)
+    if code in (errno.ENOSPC, errno.EDQUOT) or "(code: 13)" in text or "disk is full" in low:
+        return DiskFull(f"the Chroma store at {where} cannot be written: the disk is full ({text})")
+    if "(code: 1032)" in text:  # SQLITE_READONLY_DBMOVED: the files were replaced under it
+        return BackendUnavailable(
+            f"the Chroma store at {where} was replaced while open (a rebuild by another "
+            f"process); retry ({text})"
+        )
+    if isinstance(err, OSError) or "readonly" in low or "read-only" in low or "(code: 8)" in text:
+        # The vector store cannot be used here, as when a server is down: context bundles
+        # fall back to lexical seeds, `mode=lexical` works (retriever.context).
+        return BackendUnavailable(
+            f"the Chroma store at {where} cannot be opened: {text} (Chroma writes to its files "
+            "as it opens them, so a read-only data dir can only serve vectors from "
+            "search-vectors.npz, which `specmem ingest` keeps current)"
+        )
+    return IndexDamaged(where, f"Chroma cannot read it ({type(err).__name__}: {text})")
+
+
+# chromadb keeps one client per path per process (SharedSystemClient); this notes which
+# chroma.sqlite3 (by inode) each was opened on, to tell when the files under it were replaced.
+_OPENED: dict[str, int | None] = {}
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
+
+
+def forget_embedded(layout: IndexLayout) -> None:
+    """Drop this process's cached Chroma system for `layout` (after its files were removed):
+    a PersistentClient opened on the same path afterwards would otherwise reuse the old one,
+    with its connections to deleted files. Free when chromadb was never imported."""
+    import sys
+
+    _OPENED.pop(str(layout.chroma_dir), None)
+    if "chromadb" not in sys.modules:
+        return
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    systems = getattr(SharedSystemClient, "_identifier_to_system", None)
+    if not isinstance(systems, dict):
+        SharedSystemClient.clear_system_cache()
+        return
+    wanted = {str(layout.chroma_dir), str(layout.chroma_dir.resolve())}
+    for identifier in [key for key in systems if key in wanted]:
+        systems.pop(identifier)
 
 
 class VectorStore:
@@ -106,13 +216,23 @@ class VectorStore:
         self.layout = layout  # set for an embedded store: `refresh` reopens it
         self.name = name
         self.where = where  # for messages: the data dir or the server URL
-        with _backend_errors(where):
+        with _backend_errors(where), self._failures():
             self.max_batch_size = int(client.get_max_batch_size())
         self._collection: Any = None
         self._manifest: Manifest | None = None
 
     @classmethod
-    def open(cls, layout: IndexLayout, chroma_url: str | None = None) -> VectorStore:
+    def open(
+        cls, layout: IndexLayout, chroma_url: str | None = None, *, existing: bool = False
+    ) -> VectorStore:
+        """The store of `layout` (or of the server at `chroma_url`). `existing` (readers): an
+        embedded store must already be there and look whole, or IndexDamaged, because opening
+        creates an empty one where there is none, which would hide the damage and write to
+        the data dir on behalf of a reader."""
+        if existing and not chroma_url:
+            problem = sqlite_damage(layout.chroma_database)
+            if problem:
+                raise IndexDamaged(str(layout.chroma_database), problem)
         if chroma_url:
             client = _server_client(chroma_url)
             where = chroma_url
@@ -129,11 +249,15 @@ class VectorStore:
         None when it does not exist and `create` is False."""
         if self._collection is not None:
             return self._collection
-        with _backend_errors(self.where):
+        self._manifest = manifest
+        metadata = manifest_metadata(manifest)
+        if manifest.build:
+            metadata[_BUILD_KEY] = manifest.build
+        with _backend_errors(self.where), self._failures():
             if create:
                 collection = self.client.get_or_create_collection(
                     self.name,
-                    metadata=manifest_metadata(manifest),
+                    metadata=metadata,
                     configuration={"hnsw": {"space": "cosine"}},
                     embedding_function=None,
                 )
@@ -152,6 +276,12 @@ class VectorStore:
                 f"{recorded.get('specmem_model')!r} ({recorded.get('specmem_dimension')} "
                 f"dimensions), not {manifest.describe()}; run `specmem ingest --full`"
             )
+        if manifest.build and recorded.get(_BUILD_KEY) != manifest.build:
+            raise IndexDamaged(
+                self.where,
+                f"its collection {self.name!r} belongs to another build of the index than "
+                "manifest.json (replaced or restored from elsewhere)",
+            )
         self._collection = collection
         self._manifest = manifest
         return collection
@@ -162,15 +292,33 @@ class VectorStore:
         with _backend_errors(self.where), contextlib.suppress(Exception):
             self.client.delete_collection(self.name)
 
+    @contextlib.contextmanager
+    def _failures(self) -> Iterator[None]:
+        """An embedded store's own failures as IndexDamaged or BackendUnavailable; a server's
+        pass through (to `_backend_errors` and the callers)."""
+        try:
+            yield
+        except SpecmemError:
+            raise
+        except BaseException as err:
+            import httpx
+
+            if (
+                not _chroma_failure(err)
+                or self.layout is None
+                or isinstance(err, httpx.TransportError | ConnectionError | TimeoutError)
+            ):
+                raise
+            raise _embedded_failure(self.where, err) from None
+
     def _open(self) -> Any:
         if self._collection is None:
             if self._manifest is None:
                 raise InvalidInput("VectorStore.collection(manifest) must be called first")
             self.collection(self._manifest, create=False)
             if self._collection is None:
-                raise InvalidInput(
-                    f"no vector collection {self.name!r} at {self.where}; run `specmem ingest`"
-                )
+                # The manifest says an ingest completed, so the collection was there.
+                raise IndexDamaged(self.where, f"has no collection {self.name!r}")
         return self._collection
 
     def refresh(self) -> None:
@@ -197,18 +345,26 @@ class VectorStore:
     def _run(self, operation: Callable[..., Any]) -> Any:
         """Run `operation(collection)`, retrying once after re-fetching the collection when
         `ingest --full` replaced it, or reopening the client when its cache is stale."""
-        from chromadb.errors import ChromaError, InternalError, NotFoundError
+        from chromadb.errors import ChromaError, NotFoundError
 
         with _backend_errors(self.where):
             try:
                 return operation(self._open())
             except NotFoundError:
                 self._collection = None
-            except InternalError:
+            except BaseException as err:
+                # InternalError ("Error finding id"), or errors (even panics) of a store another
+                # process is replacing ("Failed to pull logs"): reopen and look once more.
+                if not (isinstance(err, ChromaError) or _is_panic(err)):
+                    raise
                 self.refresh()
             try:
                 return operation(self._open())
-            except ChromaError as err:
+            except BaseException as err:
+                if not (isinstance(err, ChromaError) or _is_panic(err)):
+                    raise
+                if self.layout is not None:
+                    raise _embedded_failure(self.where, err) from None
                 raise BackendUnavailable(f"Chroma at {self.where} failed: {err}") from None
 
     # -- writes ----------------------------------------------------------------------------------
@@ -313,3 +469,47 @@ def chunk_metadata(chunk: Any) -> dict[str, Any]:
             "section_kind": chunk.section_kind,
         }
     )
+
+
+class VectorCache:
+    """`search-vectors.npz`: every chunk's vector in index order, with the model and the id list
+    that make it valid. Readers load it instead of opening Chroma (a one-shot CLI search skips
+    the ~2 s import; a reader on a read-only data dir cannot open an embedded Chroma at all), and
+    an unscoped ingest leaves it current. A cache: absent, torn or stale means "ask Chroma"."""
+
+    def __init__(self, layout: IndexLayout):
+        self.layout = layout
+        self.path = layout.vector_cache_path
+
+    def ids(self, model: str) -> list[str] | None:
+        """The ids the cache holds vectors of for `model` (without loading the vectors)."""
+        try:
+            with np.load(self.path, allow_pickle=False) as data:
+                return data["ids"].tolist() if str(data["model"]) == model else None
+        except Exception:  # absent, torn, from another version: np.load raises many kinds
+            return None
+
+    def read(self, ids: list[str], model: str) -> np.ndarray | None:
+        try:
+            with np.load(self.path, allow_pickle=False) as data:
+                # The exact id list and model are enough: a vector is a function of both.
+                if str(data["model"]) != model or data["ids"].tolist() != ids:
+                    return None
+                vectors = np.asarray(data["vectors"], dtype=np.float32)
+        except Exception:
+            return None
+        return vectors if len(vectors) == len(ids) else None
+
+    def write(self, ids: list[str], vectors: np.ndarray, model: str) -> None:
+        """Replace the cache atomically; nothing at all where the data dir is not writable (a
+        read-only server must not even create a temp file), and a failed write only costs the
+        next reader a Chroma read."""
+        if not self.layout.writable():
+            return
+        temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.npz")
+        try:
+            np.savez(temp, ids=np.array(ids), vectors=vectors, model=model)
+            os.replace(temp, self.path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                temp.unlink()

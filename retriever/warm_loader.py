@@ -12,11 +12,17 @@ in the new spec metadata and reuses everything else. The matrix is kept in `sear
 in the data dir for the next process: a one-shot CLI search then skips importing Chroma
 altogether. That file is a cache like every other file there, trusted only when its model and
 exact chunk id list match the index.
+
+Reading never writes (spec 043): lexical.sqlite is opened read-only, the vector cache is only
+written where the data dir is writable, so a server runs on a read-only mount. A damaged index
+is IndexDamaged naming the file: a manifest that is not one, a lexical.sqlite that is missing,
+is not a database or belongs to another build than the manifest, a Chroma store that cannot be
+read or lacks vectors the index lists. After a rebuild (a new lexical.sqlite) the warm copy and
+the Chroma client are dropped, so a long-lived server follows `ingest --full` without restarting.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import threading
@@ -25,18 +31,17 @@ from typing import Any
 import numpy as np
 
 from ingest.config import Settings
-from ingest.errors import InvalidInput
-from ingest.layout import IndexLayout, check_manifest
+from ingest.errors import BackendUnavailable, IndexDamaged, InvalidInput
+from ingest.layout import VECTOR_CACHE, IndexLayout, Manifest, check_manifest, sqlite_damage
 from ingest.lexical import LexicalIndex
-from ingest.vectors import VectorStore
+from ingest.vectors import VectorCache, VectorStore, forget_embedded
 
 from .warm_index import ChunkRecord, WarmIndex, build_warm_index, spec_infos
 
-__all__ = ["NoIndex", "WarmIndexLoader"]
+__all__ = ["VECTOR_CACHE", "NoIndex", "WarmIndexLoader"]
 
 # An ingest running right now may delete vectors between our two reads; a retry sees its commit.
 LOAD_ATTEMPTS = 3
-VECTOR_CACHE = "search-vectors.npz"
 
 
 class NoIndex(InvalidInput):
@@ -66,21 +71,52 @@ class WarmIndexLoader:
         the model itself is not loaded here).
         """
         with self._lock:
+            try:
+                return self._current(embedder, catalog, need_vectors)
+            except (IndexDamaged, BackendUnavailable):
+                # A rebuild that replaced the files while this read was under way (its stores
+                # vanish between reading the database and fetching vectors) is not damage:
+                # one more read sees the new build.
+                if self._lexical_inode == _inode(self.layout.lexical_path):
+                    raise
+                return self._current(embedder, catalog, need_vectors)
+
+    def _current(self, embedder: Any, catalog: Any, need_vectors: bool) -> WarmIndex:
+        manifest, lexical = self._open(embedder)
+        # The inode too: a rebuilt database counts its generations from 1 again.
+        generation = (self._lexical_inode, lexical.generation())
+        warm = self._warm
+        if (
+            warm is not None
+            and warm.generation == generation
+            and (warm.has_vectors or not need_vectors)
+        ):
+            return warm
+        fresh = self._load(lexical, manifest, catalog, need_vectors)
+        self._warm = fresh
+        return fresh
+
+    def _open(self, embedder: Any) -> tuple[Manifest, LexicalIndex]:
+        """The manifest and the lexical.sqlite of one build. A rebuild removes the manifest,
+        then the database, creates a new database, then a new manifest: a reader between two of
+        those steps sees them disagree (or the database missing), and one more look tells a
+        rebuild in progress (then "no index", or the new build) from damage."""
+        for attempt in range(2):
             manifest = check_manifest(self.layout, embedder.name, embedder.dimension)
-            if manifest is None or not self.layout.lexical_path.is_file():
+            if manifest is None:
                 raise NoIndex(f"no index in {self.layout.data_dir}: run `specmem ingest` first")
-            lexical = self._open_lexical()
-            generation = lexical.generation()
-            warm = self._warm
-            if (
-                warm is not None
-                and warm.generation == generation
-                and (warm.has_vectors or not need_vectors)
-            ):
-                return warm
-            fresh = self._load(lexical, manifest, catalog, need_vectors)
-            self._warm = fresh
-            return fresh
+            try:
+                lexical = self._open_lexical()
+            except IndexDamaged:
+                if attempt:
+                    raise
+                continue
+            if not manifest.build or lexical.build == manifest.build:
+                return manifest, lexical
+        raise IndexDamaged(
+            str(self.layout.lexical_path),
+            "belongs to another build of the index than manifest.json (replaced or emptied)",
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -91,23 +127,43 @@ class WarmIndexLoader:
             self._warm = None
 
     def _open_lexical(self) -> LexicalIndex:
-        # `ingest --full` may replace the database file: reopen when the inode changes.
-        inode = os.stat(self.layout.lexical_path).st_ino
+        # `ingest --full` replaces the database file: reopen when the inode changes, and drop
+        # what came from the old build (the warm copy, the Chroma client of a replaced store).
+        path = self.layout.lexical_path
+        try:
+            inode = os.stat(path).st_ino
+        except FileNotFoundError:
+            raise IndexDamaged(
+                str(path), "is missing, though manifest.json says an ingest completed"
+            ) from None
         if self._lexical is None or inode != self._lexical_inode:
+            problem = sqlite_damage(path)
+            if problem:
+                raise IndexDamaged(str(path), problem)
             if self._lexical is not None:
                 self._lexical.close()
-            self._lexical = LexicalIndex(self.layout.lexical_path)
+                self._lexical = None
+                self._warm = None
+                self._drop_vector_store()
+            self._lexical = LexicalIndex(path, readonly=True)
             self._lexical_inode = inode
         return self._lexical
+
+    def _drop_vector_store(self) -> None:
+        if self._vectors is not None:
+            self._vectors = None
+            if not self.settings.chroma_url:
+                forget_embedded(self.layout)
 
     def _load(
         self, lexical: LexicalIndex, manifest: Any, catalog: Any, need_vectors: bool
     ) -> WarmIndex:
         last_error: InvalidInput | None = None
+        stuck = 0  # failed attempts with no commit since the snapshot they read
         for _ in range(LOAD_ATTEMPTS):
             previous = self._warm
             with lexical.snapshot():  # one committed state, however many writes land meanwhile
-                generation = lexical.generation()
+                generation = (self._lexical_inode, lexical.generation())
                 order = lexical.chunk_order()
                 records = lexical.spec_records()
                 ids = [row[0] for row in order]
@@ -123,10 +179,14 @@ class WarmIndexLoader:
             chunks = [_at_lines(known.get(row[0]) or fetched[row[0]], row) for row in order]
             try:
                 # Vectors are read by id, and an id's vector never changes (ids are content
-                # hashes); only a later ingest deleting some of these ids can fail this.
+                # hashes); only a later ingest deleting some of these ids can fail this, or a
+                # client whose cache predates another process's writes (reopened for the retry).
                 vectors = self._vectors_for(ids, manifest) if need_vectors and chunks else None
             except InvalidInput as err:
                 last_error = err
+                self._drop_vector_store()
+                if lexical.generation() == generation[1]:
+                    stuck += 1
                 continue
             return build_warm_index(
                 chunks,
@@ -136,6 +196,9 @@ class WarmIndexLoader:
                 spec_records=records,
                 previous=previous,
             )
+        if last_error is not None and stuck == LOAD_ATTEMPTS:
+            # Nothing committed meanwhile, so no ingest explains the missing vectors.
+            raise IndexDamaged(str(self.layout.chroma_dir), str(last_error).split("; run")[0])
         raise last_error or InvalidInput(
             f"the index in {self.layout.data_dir} kept changing while it was read; retry"
         )
@@ -160,32 +223,24 @@ class WarmIndexLoader:
         return vectors
 
     def _read_cache(self, ids: list[str], model: str) -> np.ndarray | None:
-        path = self.layout.data_dir / VECTOR_CACHE
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                # The exact id list and model are enough: a vector is a function of both.
-                if str(data["model"]) != model or data["ids"].tolist() != ids:
-                    return None
-                return np.asarray(data["vectors"], dtype=np.float32)
-        except (OSError, KeyError, ValueError):
-            return None  # absent, torn or from another version: fetch from Chroma instead
+        return VectorCache(self.layout).read(ids, model)
 
     def _write_cache(self, ids: list[str], vectors: np.ndarray, model: str) -> None:
-        path = self.layout.data_dir / VECTOR_CACHE
-        temp = path.with_name(f".{VECTOR_CACHE}.{os.getpid()}.{threading.get_ident()}.npz")
-        try:
-            np.savez(temp, ids=np.array(ids), vectors=vectors, model=model)
-            os.replace(temp, path)
-        except OSError:
-            with contextlib.suppress(OSError):
-                temp.unlink()  # a read-only data dir only costs the next process a Chroma read
+        VectorCache(self.layout).write(ids, vectors, model)
 
     def _vector_store(self, manifest: Any) -> VectorStore:
         if self._vectors is None:
-            store = VectorStore.open(self.layout, self.settings.chroma_url)
+            store = VectorStore.open(self.layout, self.settings.chroma_url, existing=True)
             store.collection(manifest, create=False)
             self._vectors = store
         return self._vectors
+
+
+def _inode(path: Any) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
 
 
 def _same_chunks(previous: WarmIndex, ids: list[str], need_vectors: bool) -> bool:

@@ -22,6 +22,8 @@ def render_summary(summary: dict[str, Any]) -> str:
         f"{summary['removed']}, unchanged {summary['unchanged']}; embedded "
         f"{summary['embedded']} chunks, dropped {summary['chunks_removed']}",
     ]
+    for item in summary.get("damaged", []):
+        lines.append(f"  the index was damaged: {item['path']}: {item['reason']}")
     if summary.get("full"):
         lines.append("  rebuilt from scratch")
     if summary.get("reconciled"):

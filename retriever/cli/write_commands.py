@@ -8,7 +8,7 @@ import click
 
 from ingest.writes import WrittenSpec
 
-from . import OUTPUT, cli, emit, handle_errors, memory_of
+from . import OUTPUT, _display, cli, emit, handle_errors, memory_of
 
 EXPECTED_HASH = click.option(
     "--expected-hash",
@@ -35,6 +35,9 @@ def _describe(change: dict[str, Any]) -> str:
 
 
 def _report(output: str, spec: WrittenSpec) -> None:
+    """The written spec; its warnings (such as "not re-indexed" when the index could not follow
+    the write, spec 043) also go to stderr, and the exit code stays 0: the write landed."""
+
     def text() -> str:
         lines = [f"{spec.dir_name}  {spec.title}"]
         lines += [f"  {_describe(change)}" for change in spec.changes] or ["  no change"]
@@ -42,6 +45,13 @@ def _report(output: str, spec: WrittenSpec) -> None:
         return "\n".join(lines)
 
     emit(output, spec.summary(), text)
+    for warning in spec.warnings:
+        click.echo(f"warning: {_shown(warning)}", err=True)
+
+
+def _shown(message: str) -> str:
+    display = _display()
+    return display.text(message) if display is not None else message
 
 
 @cli.command("create")
