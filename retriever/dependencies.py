@@ -5,20 +5,35 @@ is a cycle and a spec met again elsewhere is a repeat; neither is expanded twice
 stays linear in the size of the graph even with the corpus's 184 <-> 185/186/187 cycles. Links that
 resolve to no spec (dangling) appear as leaves with the reason, because a missing dependency is
 exactly what someone reading a tree needs to see.
+
+Every walk and rendering here is iterative, and a tree is bounded (spec 074): MAX_TREE_DEPTH levels
+and MAX_TREE_NODES entries per direction, whatever depth was asked for. Past 50 levels a tree is no
+longer read as a tree, and its JSON would pass the ~250 levels of nesting that pydantic (the MCP
+result) serializes. What is cut is marked, and `reachable` counts what is there.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from ingest.errors import AmbiguousSpecRef, InvalidInput, SpecNotFound, UnsafeReference
 from ingest.graph import Link, SpecGraph
 from ingest.store import Catalog
 
-__all__ = ["DIRECTIONS", "dependency_report", "render_mermaid", "render_tree"]
+__all__ = [
+    "DIRECTIONS",
+    "MAX_TREE_DEPTH",
+    "MAX_TREE_NODES",
+    "dependency_report",
+    "render_mermaid",
+    "render_tree",
+]
 
 DIRECTIONS = ("both", "upstream", "downstream")
+MAX_TREE_DEPTH = 50  # levels below the spec, in each direction
+MAX_TREE_NODES = 1000  # entries (specs and dangling links) in each direction's tree
 
 
 def _dangling_reason(catalog: Catalog, link: Link) -> str:
@@ -39,54 +54,99 @@ def _node(catalog: Catalog, name: str) -> dict[str, Any]:
 
 
 class _TreeBuilder:
+    """One direction's tree, built depth first with an explicit stack (spec 074): a chain
+    thousands deep costs no recursion, and the tree stops at MAX_TREE_DEPTH levels and
+    MAX_TREE_NODES entries however large the graph behind it is."""
+
     def __init__(self, catalog: Catalog, graph: SpecGraph, upstream: bool, depth: int | None):
         self.catalog = catalog
         self.edges_of = graph.depends if upstream else graph.dependents
         self.upstream = upstream
-        self.depth = depth
-        self.expanded: set[str] = set()
+        self.depth = min(depth, MAX_TREE_DEPTH) if depth is not None else MAX_TREE_DEPTH
+        self.room = MAX_TREE_NODES
         self.dangling_of: dict[str, list[Link]] = {}
         for link in graph.dangling():
             if link.kind == "depends_on":
                 self.dangling_of.setdefault(link.source, []).append(link)
 
-    def children(self, name: str, path: tuple[str, ...]) -> list[dict[str, Any]]:
-        self.expanded.add(name)
-        result = []
-        for nxt in self.edges_of.get(name, []):
-            node = _node(self.catalog, nxt)
-            if nxt in path:
-                node["cycle"] = True
-            elif nxt in self.expanded:
-                node["repeated"] = True
-            elif self.depth is not None and len(path) >= self.depth:
-                node["truncated"] = bool(self.edges_of.get(nxt))
+    def build(self, root: str) -> tuple[list[dict[str, Any]], int]:
+        """The entries under `root`, and how many of its own entries were left out for room."""
+        expanded = {root}
+        on_path = {root}
+        top: list[dict[str, Any]] = []
+        # (spec, its level, its entries still to visit, the list they go to, its node)
+        frames: list[tuple[str, int, Iterator[str | Link], list[dict[str, Any]], dict]]
+        frames = [(root, 1, self._links(root), top, {})]
+        while frames:
+            name, level, pending, entries, _ = frames[-1]
+            for nxt in pending:
+                if self.room == 0:
+                    return top, self._leave_out(frames)
+                self.room -= 1
+                if isinstance(nxt, Link):
+                    reason = _dangling_reason(self.catalog, nxt)
+                    entries.append(
+                        {"spec": None, "ref": nxt.raw, "dangling": True, "reason": reason}
+                    )
+                    continue
+                node = _node(self.catalog, nxt)
+                entries.append(node)
+                if nxt in on_path:
+                    node["cycle"] = True
+                elif nxt in expanded:
+                    node["repeated"] = True
+                elif level >= self.depth:
+                    node["truncated"] = bool(self.edges_of.get(nxt))
+                else:
+                    expanded.add(nxt)
+                    on_path.add(nxt)
+                    node["children"] = []
+                    frames.append((nxt, level + 1, self._links(nxt), node["children"], node))
+                    break
             else:
-                node["children"] = self.children(nxt, (*path, nxt))
-            result.append(node)
+                frames.pop()
+                on_path.discard(name)
+        return top, 0
+
+    def _links(self, name: str) -> Iterator[str | Link]:
+        """What an entry for `name` lists: the specs it links to, then (upstream) its dangling
+        links, which name no spec but are exactly what a reader of the tree needs to see."""
+        yield from self.edges_of.get(name, [])
         if self.upstream:
-            for link in self.dangling_of.get(name, []):
-                result.append(
-                    {
-                        "spec": None,
-                        "ref": link.raw,
-                        "dangling": True,
-                        "reason": _dangling_reason(self.catalog, link),
-                    }
-                )
-        return result
+            yield from self.dangling_of.get(name, [])
+
+    def _leave_out(self, frames: list) -> int:
+        """Out of room: what each open entry still had to list becomes `children_omitted` on
+        its node (the one just refused included); the root's own count is returned."""
+        counts = [sum(1 for _ in pending) for _, _, pending, _, _ in frames]
+        counts[-1] += 1
+        for (_, _, _, _, owner), left in zip(frames[1:], counts[1:], strict=True):
+            if left:
+                owner["children_omitted"] = left
+        return counts[0]
 
 
-def _edges(name: str, children: list[dict[str, Any]], upstream: bool, out: list) -> None:
-    for child in children:
-        target = child["spec"] or child["ref"]
-        edge = {"from": name, "to": target} if upstream else {"from": target, "to": name}
-        if child.get("dangling"):
-            edge["dangling"] = True
-        if edge not in out:
-            out.append(edge)
-        if child.get("children"):
-            _edges(child["spec"], child["children"], upstream, out)
+def _edges(name: str, tree: list[dict[str, Any]], upstream: bool, out: list) -> None:
+    """Append the tree's edges to `out`, depth first in the tree's order, each edge once."""
+    seen = {(edge["from"], edge["to"], bool(edge.get("dangling"))) for edge in out}
+    stack = [(name, iter(tree))]
+    while stack:
+        source, children = stack[-1]
+        for child in children:
+            target = child["spec"] or child["ref"]
+            ends = (source, target) if upstream else (target, source)
+            key = (*ends, bool(child.get("dangling")))
+            if key not in seen:
+                seen.add(key)
+                edge: dict[str, Any] = {"from": ends[0], "to": ends[1]}
+                if child.get("dangling"):
+                    edge["dangling"] = True
+                out.append(edge)
+            if child.get("children"):
+                stack.append((child["spec"], iter(child["children"])))
+                break
+        else:
+            stack.pop()
 
 
 def dependency_report(
@@ -99,19 +159,29 @@ def dependency_report(
 ) -> dict[str, Any]:
     """The dependency trees of spec `name` (a resolved dir name), as JSON-ready data.
 
-    `edges` are `{"from", "to"}` pairs meaning "from depends on to", covering both trees.
+    `edges` are `{"from", "to"}` pairs meaning "from depends on to", covering both trees as
+    shown. Each tree is cut at MAX_TREE_DEPTH levels and MAX_TREE_NODES entries: a cut node is
+    `truncated`, a node whose children were left out for room says how many in
+    `children_omitted` (the tree's top level in `upstream_omitted`/`downstream_omitted`), and
+    `reachable` counts every spec each way, shown or not.
     """
     if direction not in DIRECTIONS:
         raise InvalidInput(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
     if depth is not None and depth < 1:
         raise InvalidInput(f"depth must be at least 1, not {depth}")
     report: dict[str, Any] = {**_node(catalog, name), "direction": direction, "depth": depth}
+    report["max_depth"], report["max_nodes"] = MAX_TREE_DEPTH, MAX_TREE_NODES
     edges: list[dict[str, Any]] = []
+    reachable: dict[str, int] = {}
     for side, upstream in (("upstream", True), ("downstream", False)):
         if direction in (side, "both"):
-            tree = _TreeBuilder(catalog, graph, upstream, depth).children(name, (name,))
+            tree, omitted = _TreeBuilder(catalog, graph, upstream, depth).build(name)
             report[side] = tree
+            if omitted:
+                report[f"{side}_omitted"] = omitted
             _edges(name, tree, upstream, edges)
+            reachable[side] = len(graph.reach(name, side, depth))
+    report["reachable"] = reachable
     report["edges"] = edges
     report["parent"] = graph.parent.get(name)
     report["children"] = list(graph.children.get(name, []))
@@ -121,27 +191,37 @@ def dependency_report(
         for link in graph.links
         if link.source == name and link.target is None
     ]
-    report["cycles"] = [cycle for cycle in graph.cycles() if name in cycle]
+    report["cycles"] = graph.cycles_through(name)
     return report
 
 
-def _label(node: dict[str, Any]) -> str:
+def _label(node: dict[str, Any], cut_by_bound: bool) -> str:
     if node.get("dangling"):
         return f"{node['ref']}  (dangling: {node['reason']})"
     marks = [m for m in ("cycle", "repeated", "broken") if node.get(m)]
     if node.get("truncated"):
-        marks.append("deeper: raise --depth")
+        marks.append(
+            f"deeper: run deps on {node['spec']}" if cut_by_bound else "deeper: raise --depth"
+        )
+    if node.get("children_omitted"):
+        marks.append(f"{node['children_omitted']} more not shown")
     status = f"  [{node['status']}]" if node.get("status") else ""
     note = f"  ({', '.join(marks)})" if marks else ""
     return f"{node['spec']}{status}{note}"
 
 
-def _tree_lines(children: list[dict[str, Any]], prefix: str, out: list[str]) -> None:
-    for index, child in enumerate(children):
+def _tree_lines(tree: list[dict[str, Any]], cut_by_bound: bool, out: list[str]) -> None:
+    stack = [(tree, 0, "  ")]
+    while stack:
+        children, index, prefix = stack.pop()
+        if index >= len(children):
+            continue
+        child = children[index]
         last = index == len(children) - 1
-        out.append(f"{prefix}{'└── ' if last else '├── '}{_label(child)}")
+        out.append(f"{prefix}{'└── ' if last else '├── '}{_label(child, cut_by_bound)}")
+        stack.append((children, index + 1, prefix))
         if child.get("children"):
-            _tree_lines(child["children"], prefix + ("    " if last else "│   "), out)
+            stack.append((child["children"], 0, prefix + ("    " if last else "│   ")))
 
 
 def render_tree(report: dict[str, Any]) -> str:
@@ -149,12 +229,21 @@ def render_tree(report: dict[str, Any]) -> str:
     title = f"  {report['title']}" if report.get("title") else ""
     lines = [f"{report['spec']}{title}"]
     headings = {"upstream": "depends on", "downstream": "needed by"}
+    cut_by_bound = _cut_by_bound(report)
     for side, heading in headings.items():
         if side not in report:
             continue
         tree = report[side]
         lines.append(f"{heading}:" if tree else f"{heading}: (nothing)")
-        _tree_lines(tree, "  ", lines)
+        _tree_lines(tree, cut_by_bound, lines)
+        if report.get(f"{side}_omitted"):
+            lines.append(f"  ... {report[f'{side}_omitted']} more not shown")
+        if report.get(f"{side}_omitted") or _is_cut(tree, cut_by_bound):
+            total = report.get("reachable", {}).get(side)
+            lines.append(
+                f"  (cut at {report.get('max_depth')} levels or {report.get('max_nodes')} "
+                f"entries, of {total} specs in all: run deps on a cut spec to see past it)"
+            )
     if report.get("parent"):
         lines.append(f"parent: {report['parent']}")
     for link in report.get("dangling", []):
@@ -165,6 +254,24 @@ def render_tree(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _cut_by_bound(report: dict[str, Any]) -> bool:
+    """Whether a `truncated` node was cut by MAX_TREE_DEPTH rather than by the depth asked for."""
+    asked = report.get("depth")
+    return asked is None or asked > report.get("max_depth", MAX_TREE_DEPTH)
+
+
+def _is_cut(tree: list[dict[str, Any]], cut_by_bound: bool) -> bool:
+    """Whether a tree lost anything to its bounds (rather than to the depth asked for)."""
+    stack = [tree]
+    while stack:
+        for node in stack.pop():
+            if node.get("children_omitted") or (cut_by_bound and node.get("truncated")):
+                return True
+            if node.get("children"):
+                stack.append(node["children"])
+    return False
+
+
 _UNSAFE_ID = re.compile(r"[^A-Za-z0-9_]")
 
 
@@ -173,14 +280,16 @@ class _MermaidIds:
 
     def __init__(self) -> None:
         self.ids: dict[str, str] = {}
+        self.taken: set[str] = set()
 
     def __call__(self, name: str) -> str:
         if name not in self.ids:
             base = "s_" + _UNSAFE_ID.sub("_", name)
             candidate, suffix = base, 2
-            while candidate in self.ids.values():
+            while candidate in self.taken:
                 candidate, suffix = f"{base}_{suffix}", suffix + 1
             self.ids[name] = candidate
+            self.taken.add(candidate)
         return self.ids[name]
 
 
@@ -193,9 +302,9 @@ def render_mermaid(report: dict[str, Any]) -> str:
     ident = _MermaidIds()
     lines = ["graph TD"]
     dangling = {edge["to"] for edge in report["edges"] if edge.get("dangling")}
-    names = [report["spec"]]
-    for edge in report["edges"]:
-        names.extend(n for n in (edge["from"], edge["to"]) if n not in names)
+    names = list(
+        dict.fromkeys([report["spec"], *(n for e in report["edges"] for n in (e["from"], e["to"]))])
+    )
     for name in names:
         label = f"{name} (missing)" if name in dangling else name
         lines.append(f"    {ident(name)}[{_mermaid_label(label)}]")
@@ -206,4 +315,8 @@ def render_mermaid(report: dict[str, Any]) -> str:
     if dangling:
         missing = ",".join(ident(name) for name in names if name in dangling)
         lines.append(f"    classDef missing stroke-dasharray: 4 4;\n    class {missing} missing;")
+    for side in ("upstream", "downstream"):
+        if report.get(f"{side}_omitted") or _is_cut(report.get(side, []), _cut_by_bound(report)):
+            total = report.get("reachable", {}).get(side)
+            lines.append(f"    %% {side}: cut at the tree bounds, {total} specs in all")
     return "\n".join(lines)

@@ -65,9 +65,10 @@ def expand(
 
     if depth > 0:
         for name, (relevance, _) in sorted(seeds.items()):
-            for upstream, distance in graph.walk(name, "upstream", depth):
+            # The walk hands over the hop before each spec: looking it up per spec (a path search
+            # each) made a wide fan-out quadratic.
+            for upstream, distance, via in graph.reach(name, "upstream", depth):
                 weight = relevance * LINK_DECAY["dependency"] ** distance
-                via = name if distance == 1 else _previous_hop(graph, name, upstream)
                 offer(_neighbour(upstream, weight, "dependency", via, distance))
             one_hop = [("dependent", n) for n in graph.dependents.get(name, [])]
             one_hop += [("child", n) for n in graph.children.get(name, [])]
@@ -81,9 +82,3 @@ def expand(
 
 def _neighbour(spec: str, relevance: float, link: str, via: str, distance: int) -> Candidate:
     return Candidate(spec, relevance, _REASONS[link].format(via), via, link, distance)
-
-
-def _previous_hop(graph: SpecGraph, seed: str, target: str) -> str:
-    """The spec whose dependency `target` is, on a shortest path from `seed`."""
-    path = graph.path_between(seed, target)
-    return path[-2] if path and len(path) >= 2 else seed

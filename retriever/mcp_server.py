@@ -18,14 +18,21 @@ from functools import wraps
 from typing import Annotated, Any, TypeVar
 
 from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
+from mcp.server.mcpserver.exceptions import (
+    ResourceError,
+    ResourceNotFoundError,
+    ToolError,
+    UnexpectedResourceError,
+    UnexpectedToolError,
+)
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from mcp.types import Tool as ToolInfo
 from pydantic import Field
 
 from ingest.errors import SpecmemError, SpecNotFound, UnsafeReference
-from ingest.store import check_reference
+from ingest.store import check_file_name
 
+from .paths import PathDisplay
 from .service import SpecMemory
 from .wire import jsonable
 
@@ -124,14 +131,19 @@ def bundle_for_agent(bundle: dict[str, Any]) -> CallToolResult:
 
 
 def cap_lists(data: Any, limit: int = MAX_LIST_ITEMS) -> Any:
-    """Shorten long lists inside a result, saying how many were left out, to keep results small."""
+    """Shorten long lists inside a result, saying how many were left out, to keep results small.
+
+    A list the result itself already cut (`upstream` beside `upstream_omitted`, as dependency
+    trees do) keeps one count: what this cut left out plus what was already missing."""
     if isinstance(data, dict):
         capped: dict[str, Any] = {}
         for key, value in data.items():
             if isinstance(value, list) and len(value) > limit:
                 capped[key] = [cap_lists(v, limit) for v in value[:limit]]
-                capped[f"{key}_omitted"] = len(value) - limit
-            else:
+                already = data.get(f"{key}_omitted")
+                already = already if isinstance(already, int) else 0
+                capped[f"{key}_omitted"] = len(value) - limit + already
+            elif key not in capped:  # `X_omitted` is already set when its list X was cut
                 capped[key] = cap_lists(value, limit)
         return capped
     if isinstance(data, list):
@@ -156,12 +168,58 @@ class StrictArgumentsMCPServer(MCPServer):
             for tool in await super().list_tools()
         ]
 
+    # Set by build_mcp_server: how results and errors show server paths (retriever.paths).
+    display: PathDisplay | None = None
+
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
         accepted = await self._accepted_arguments(name)
         unknown = [key for key in arguments if key not in accepted] if accepted is not None else []
         if unknown:
             raise ToolError(unknown_arguments_message(name, unknown, accepted or ()))
-        return await super().call_tool(name, arguments, context)
+        try:
+            result = await super().call_tool(name, arguments, context)
+        except UnexpectedToolError as err:
+            # A crash, not a refusal: the SDK logs it with its traceback, and the agent gets the
+            # stable code and nothing of the exception (spec 074).
+            message = f"[internal_error] tool {name!r} failed unexpectedly"
+            raise UnexpectedToolError(message) from err.__cause__
+        except ToolError as err:
+            shown = self._shown(str(err))
+            if shown == str(err):
+                raise
+            raise type(err)(shown) from err.__cause__
+        return self._shown_result(result)
+
+    async def read_resource(self, uri: Any, context: Any = None) -> Any:
+        try:
+            return await super().read_resource(uri, context)
+        except UnexpectedResourceError as err:
+            message = f"[internal_error] reading {uri} failed unexpectedly"
+            raise UnexpectedResourceError(message) from err.__cause__
+        except ResourceError as err:
+            shown = self._shown(str(err))
+            if shown == str(err):
+                raise
+            raise type(err)(shown) from err.__cause__
+
+    def _shown(self, text: str) -> str:
+        return self.display.text(text) if self.display is not None else text
+
+    def _shown_result(self, result: Any) -> Any:
+        """A tool result whose texts and structured content show paths relative to the specs
+        dir, as every door's answers do."""
+        if self.display is None or not isinstance(result, CallToolResult):
+            return result
+        content = [
+            block.model_copy(update={"text": self.display.text(block.text)})
+            if isinstance(block, TextContent)
+            else block
+            for block in result.content
+        ]
+        structured = result.structured_content
+        if structured is not None:
+            structured = self.display.data(structured)
+        return result.model_copy(update={"content": content, "structured_content": structured})
 
     async def _accepted_arguments(self, name: str) -> tuple[str, ...] | None:
         """The tool's argument names in signature order; None for an unknown tool (the SDK
@@ -200,6 +258,7 @@ def build_mcp_server(memory: SpecMemory, *, allow_writes: bool = True) -> MCPSer
     server = StrictArgumentsMCPServer(
         "specmem", instructions=INSTRUCTIONS, version="0.1.0", log_level="WARNING"
     )
+    server.display = PathDisplay.of(memory.settings)
     _register_read_tools(server, memory)
     if allow_writes:
         _register_write_tools(server, memory)
@@ -371,11 +430,16 @@ def _register_write_tools(server: MCPServer, memory: SpecMemory) -> None:
         agent: str | None = None,
         session_id: str | None = None,
         files_changed: StrList = None,
-        at: Annotated[str | None, Field(description="ISO 8601; default now")] = None,
+        at: Annotated[
+            str | None, Field(description="ISO 8601 within years 0001-9999 in UTC; default now")
+        ] = None,
         data: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Record what you did on a spec (a session summary, a commit, a decision) so later
-        agents see it in the spec's history and in context bundles."""
+        agents see it in the spec's history and in context bundles. A value the log could not
+        give back (NaN, an integer past 64 bits, a timestamp outside UTC's range) is an
+        `[invalid_input]` error naming it; `[event_log_missing]` when the server's event log was
+        deleted or replaced under it (nothing is recorded then)."""
         return memory.log_event(
             spec,
             type,
@@ -402,11 +466,14 @@ def _register_resources(server: MCPServer, memory: SpecMemory) -> None:
         """A spec's README.md, frontmatter included."""
         return _spec_or_missing(spec_id).readme.text
 
-    @server.resource("spec://{spec_id}/{file}", mime_type="text/markdown")
+    # `{+file}`: a sub-spec file may sit in a sub-folder (`spec://072/research/evals.md`), and a
+    # plain `{file}` stops at the first `/`.
+    @server.resource("spec://{spec_id}/{+file}", mime_type="text/markdown")
     def spec_file(spec_id: str, file: str) -> str:
-        """One file of a spec: README.md or a sub-spec such as DESIGN.md."""
+        """One file of a spec: README.md, a sub-spec such as DESIGN.md, or one in a sub-folder
+        such as research/evals.md."""
         try:
-            check_reference(file)
+            check_file_name(file)
         except UnsafeReference as err:
             raise ResourceError(f"[{err.code}] {err}") from err
         spec = _spec_or_missing(spec_id)

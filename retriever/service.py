@@ -12,17 +12,18 @@ It is also the Python API:
 
 from __future__ import annotations
 
-import os
+import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ingest.config import Settings
 from ingest.create import create_spec, list_templates
-from ingest.errors import BackendUnavailable, InvalidInput
+from ingest.errors import InvalidInput, SpecmemError
 from ingest.frontmatter import PRIORITIES, STATUSES, canonical_priority, canonical_status
 from ingest.graph import SpecGraph
+from ingest.layout import IndexLayout
 from ingest.model import Spec
 from ingest.split import split_spec
 from ingest.store import Catalog, SpecStore, content_hash
@@ -36,10 +37,16 @@ from ingest.validate import (
 from ingest.writes import SpecWriter, WrittenSpec, catalog_with
 
 from .dependencies import dependency_report
-from .events import EventStore, merge_history, normalize_event
+from .events import EventHook, EventStore, event_log_path, merge_history, normalize_event
 from .token_usage import token_usage
 
+if TYPE_CHECKING:
+    from .eval_config import EvalConfig
+    from .search import RankingParams
+
 __all__ = ["SpecMemory"]
+
+log = logging.getLogger(__name__)
 
 
 class SpecMemory:
@@ -60,32 +67,25 @@ class SpecMemory:
         self._ingest_lock = threading.Lock()
         self._catalog: Catalog | None = None
         self._fingerprint: tuple | None = None
-        self._events: EventStore | None = None
+        # Opened (pinned) now, not on first use: a log deleted under a running process is then
+        # noticed and refused, never silently re-created empty (retriever.events).
+        self.event_log = EventStore(event_log_path(self.settings.data_dir))
         self._token_counts: dict[str, dict[str, int]] = {}  # encoding -> content hash -> tokens
 
     # -- reading specs -------------------------------------------------------------------------
 
     def _disk_fingerprint(self) -> tuple:
-        """Cheap change detector: the mtimes of the spec dirs and their markdown files."""
-        entries = []
-        root = self.store.root
-        for base in (root, root / "archived"):
-            try:
-                with os.scandir(base) as it:
-                    for entry in it:
-                        if entry.is_dir():
-                            stat = entry.stat()
-                            readme = os.path.join(entry.path, "README.md")
-                            try:
-                                rstat = os.stat(readme)
-                                entries.append(
-                                    (entry.name, stat.st_mtime_ns, rstat.st_mtime_ns, rstat.st_size)
-                                )
-                            except OSError:
-                                entries.append((entry.name, stat.st_mtime_ns, 0, 0))
-            except OSError:
-                continue
-        return tuple(sorted(entries))
+        """Cheap change detector: which spec dirs and markdown files exist, sub-folders included,
+        and each file's (mtime, size). Stats only, the same walk the ingest compares. Each entry
+        starts with the spec's name: a write compares the entries of every other spec. The
+        last entry is the folders that are not specs (aliases, misnamed), so `list` reports one
+        as soon as it appears (spec 008)."""
+        specs = tuple(
+            (state.name, str(state.directory), tuple(sorted(state.files.items())))
+            for state in self.store.file_states()
+        )
+        others = tuple(str(problem) for problem in self.store.listing().problems)
+        return (*specs, ("", "", others))
 
     def catalog(self, refresh: bool = False) -> Catalog:
         """All specs as they are on disk now, rescanned only when a file changed."""
@@ -144,13 +144,24 @@ class SpecMemory:
     # Every write takes the spec's file lock, re-reads it, checks `expected_hash` against the file
     # on disk, writes atomically, and returns the spec as written (with its new hash).
 
-    def _writer(self) -> SpecWriter:
-        return SpecWriter(self.store, self.settings.data_dir)
+    def _writer(self, at: str | None = None) -> SpecWriter:
+        if at is None:
+            return SpecWriter(self.store, self.settings.data_dir)
+        return SpecWriter(self.store, self.settings.data_dir, clock=lambda: at)
 
     def _written(self, spec: WrittenSpec) -> WrittenSpec:
-        """Make reads after a write see it at once (the catalog rescans, the index re-indexes)."""
+        """Make reads after a write see it at once (the catalog rescans, the index re-indexes).
+
+        The file is written by now: nothing here may turn the write into an error (spec 043).
+        A catalog that cannot be swapped is dropped, so the next read rescans the disk.
+        """
         if spec.changes:
-            self._refresh_catalog_after(spec)
+            try:
+                self._refresh_catalog_after(spec)
+            except Exception:
+                log.exception("catalog refresh after writing %s failed", spec.dir_name)
+                with self._lock:
+                    self._catalog = self._fingerprint = None
             self._after_write(spec)
         return spec
 
@@ -220,10 +231,13 @@ class SpecMemory:
         add_deps: Sequence[str] = (),
         remove_deps: Sequence[str] = (),
         expected_hash: str | None = None,
+        at: str | None = None,
     ) -> WrittenSpec:
         """Edit frontmatter lines in place; a status change appends a transition. The result's
-        `changes` say what changed (empty when everything already was as asked)."""
-        spec = self._writer().update(
+        `changes` say what changed (empty when everything already was as asked). `at` stamps
+        the transition (default now): an idempotent retry names it in advance, so that after a
+        crash it can find whether its write landed (retriever.http.idempotency)."""
+        spec = self._writer(at).update(
             self.catalog(),
             ref,
             status=status,
@@ -236,10 +250,13 @@ class SpecMemory:
         )
         return self._written(spec)
 
-    def archive_spec(self, ref: object, *, expected_hash: str | None = None) -> WrittenSpec:
-        """Set status `archived` (with a transition); the directory stays where it is."""
+    def archive_spec(
+        self, ref: object, *, expected_hash: str | None = None, at: str | None = None
+    ) -> WrittenSpec:
+        """Set status `archived` (with a transition stamped `at`, default now); the directory
+        stays where it is."""
         return self._written(
-            self._writer().archive(self.catalog(), ref, expected_hash=expected_hash)
+            self._writer(at).archive(self.catalog(), ref, expected_hash=expected_hash)
         )
 
     def split_spec(
@@ -319,8 +336,11 @@ class SpecMemory:
     ) -> Any:
         """Bring the index in the data dir up to date with the specs dir; an IngestSummary.
 
-        `full` rebuilds both stores from nothing; `specs` re-indexes only those specs (names or
-        numbers; a deleted one is dropped); `progress(done, total)` hears about embedding.
+        `full` rebuilds both stores from nothing, removing the index's files unopened (the event
+        log stays); `specs` re-indexes only those specs (names or numbers; a deleted one is
+        dropped); `progress(done, total)` hears about embedding. A damaged index is rebuilt by
+        an unscoped run (`summary.damaged` says which file and why) and is IndexDamaged for a
+        scoped one (ingest.pipeline, spec 043).
         """
         from ingest.pipeline import run_ingest
 
@@ -349,15 +369,18 @@ class SpecMemory:
         tags: Sequence[str] | str | None = None,
         priority: Sequence[str] | str | None = None,
         mode: str = "hybrid",
+        params: RankingParams | None = None,
     ) -> list[Any]:
         """Spec-level SearchHits (retriever.search), best first: one per spec, with its score,
         the score's components and the best-matching section as a snippet.
 
         `mode` is "hybrid" (BM25 and embeddings fused), "lexical" (no model is loaded) or
         "dense". Filters (status, all of `tags`, priority) apply inside retrieval, so a filtered
-        query still returns up to `limit` matching specs. Needs an index: run `ingest` first.
+        query still returns up to `limit` matching specs. `params` overrides the ranking's
+        settings (retriever.search.RankingParams; experiments and `eval --compare`). Needs an
+        index: run `ingest` first.
         """
-        from .search import search_index
+        from .search import RankingParams, search_index
 
         statuses = _canonical_set(status, canonical_status, STATUSES, "status")
         priorities = _canonical_set(priority, canonical_priority, PRIORITIES, "priority")
@@ -372,6 +395,7 @@ class SpecMemory:
             tags=sorted(_as_set(tags)),
             priority=sorted(priorities),
             mode=mode,
+            params=params or RankingParams(),
         )
 
     def _warm_index(self, embedder: Any, *, need_vectors: bool = True) -> Any:
@@ -406,7 +430,7 @@ class SpecMemory:
         if query and self._index_exists():
             ranker = search_seed_ranker(self.search)
         history_of = None  # transitions only; a read never creates the event log
-        if (self.settings.data_dir / "events.sqlite").exists():
+        if self.event_log.path.exists():
             history_of = lambda spec: self.history(spec.dir_name, limit=20)  # noqa: E731
         bundle = build_context(
             self.catalog(),
@@ -427,42 +451,80 @@ class SpecMemory:
         *,
         k: int = 10,
         mode: str = "hybrid",
+        params: RankingParams | None = None,
         details: bool = False,
+        compare: EvalConfig | str | None = None,
     ) -> dict[str, Any]:
-        """Spec-level recall@1/5/10 (and @k) and MRR@10 of `search` over labelled queries
-        `{"query", "relevant": [spec refs]}` (retriever.evaluate); refs resolve strictly and an
-        unknown or ambiguous one is reported under "problems". `details` adds each query's rank
-        and top results."""
-        from .evaluate import evaluate_queries
+        """Spec-level recall@1/5/10 (and @k), MRR@10 and coverage@10 of `search` over labelled
+        queries `{"query", "relevant": [spec refs], "exclude"?: [spec refs], "set"?}`
+        (retriever.evaluate), overall and per set; refs resolve strictly and an unknown or
+        ambiguous one is reported under "problems". `details` adds each query's rank, top
+        results and scores.
+
+        `mode` may also be "bm25", the plain-BM25 baseline (retriever.baseline). `compare`, a
+        second configuration (retriever.eval_config: a mode, "bm25", or "key=value" ranking
+        settings on `mode`), is scored on the same queries and reported under "compare" with
+        the paired bootstrap difference and its 95% interval."""
+        from .eval_config import EvalConfig, parse_config
+        from .evaluate import comparison, evaluate_queries
+
+        base = EvalConfig(mode, params)
+        other = parse_config(compare, default_mode=mode) if isinstance(compare, str) else compare
+        catalog = self.catalog()
+        queries = list(queries)
+        report: dict[str, Any] = {"config": base.label}
+        report.update(evaluate_queries(queries, self._ranker(base), catalog, k=k, details=True))
+        if other is not None:
+            against = evaluate_queries(queries, self._ranker(other), catalog, k=k, details=True)
+            report["compare"] = comparison(report, against, other.label)
+        if not details:
+            del report["queries"]
+        return report
+
+    def _ranker(self, config: EvalConfig) -> Callable[[str, int], list[str]]:
+        """Spec names, best first, as `config` ranks them. The baseline is built here, over the
+        index as it is now, and lives as long as the evaluation that asked for it."""
+        from .eval_config import BASELINE
+
+        if config.mode == BASELINE:
+            from .baseline import PlainBM25
+
+            warm = self._warm_index(self._index_embedder(), need_vectors=False)
+            return PlainBM25(warm).rank
 
         def ranked(query: str, limit: int) -> list[str]:
-            return [hit.spec for hit in self.search(query, limit=limit, mode=mode)]
+            hits = self.search(query, limit=limit, mode=config.mode, params=config.params)
+            return [hit.spec for hit in hits]
 
-        return evaluate_queries(queries, ranked, self.catalog(), k=k, details=details)
+        return ranked
 
     # -- activity events (retriever.events) ------------------------------------------------------
 
-    def _event_store(self) -> EventStore:
-        with self._lock:
-            if self._events is None:
-                self._events = EventStore(self.settings.data_dir / "events.sqlite")
-            return self._events
-
     def _list_events(self, **filters: Any) -> list[dict[str, Any]]:
         # A read never creates the log: a read-only checkout with no events has nothing to list.
-        if self._events is None and not (self.settings.data_dir / "events.sqlite").exists():
-            return []
-        return self._event_store().list(**filters)
+        return self.event_log.list(**filters)
 
-    def log_event(self, spec: object, type: str, **fields: Any) -> dict[str, Any]:
+    def log_event(
+        self, spec: object, type: str, *, within: EventHook | None = None, **fields: Any
+    ) -> dict[str, Any]:
         """Record what an agent or tool did on a spec; returns the stored event with its `id`.
 
         `fields` are any of agent, session_id, summary, files_changed (list of paths), at (ISO 8601,
-        default now) and data (a JSON object). Raises SpecNotFound for an unknown spec and
-        InvalidInput naming the bad field.
+        default now) and data (a JSON object). Raises SpecNotFound for an unknown spec,
+        InvalidInput naming the bad field, and EventLogMissing once the log this process opened
+        was deleted or replaced. `within` runs in the event's own transaction (idempotency keys).
         """
         name = self.catalog().resolve_name(spec)
-        return self._event_store().add(normalize_event(name, type, fields))
+        return self.event_log.add(normalize_event(name, type, fields), within=within)
+
+    def committed_write(self, ref: object) -> WrittenSpec:
+        """The spec as it is now, re-indexed as after any write: the answer to an idempotent
+        retry whose first attempt wrote the file and died before it could reply."""
+        spec = self.get_spec(ref)
+        written = WrittenSpec.of(spec, [], [])
+        written.warnings = list(spec.warnings)  # the catalog's own list must not grow
+        self._after_write(written)
+        return written
 
     def events(
         self,
@@ -506,26 +568,35 @@ class SpecMemory:
     # -- keeping the index current after a write -------------------------------------------------
 
     def _index_exists(self) -> bool:
-        """Whether an ingest ever completed here: it writes the manifest last (ingest.layout).
+        """Whether an ingest ever completed here: it writes the manifest (ingest.layout).
 
         Locks and the event log also live in the data dir, so its mere existence says nothing.
+        Anything at the manifest's path counts, a directory or garbage too: a damaged index is
+        an index, and reading it must say so (IndexDamaged), not pretend there is none.
         """
-        return (self.settings.data_dir / "manifest.json").is_file()
+        return IndexLayout(self.settings.data_dir).manifest_path.exists()
 
     def _after_write(self, spec: Spec) -> Spec:
         """Re-index the spec a write touched, so search and context see it at once.
 
         Skipped when nothing was ever indexed: a plain checkout without an index stays
-        index-free until someone runs `specmem ingest`.
+        index-free until someone runs `specmem ingest`. The file is the source of truth and it
+        was written: ANY failure of the re-index (Chroma down, a damaged or unreadable index, a
+        full disk, a bug) becomes a warning on the written spec, never an error of the write,
+        which would make a retry fail on its own stale hash. The index is a cache that the next
+        ingest or write brings up to date (specs 082, 043).
         """
         if self._index_exists():
             try:
                 self.ingest(specs=[spec.dir_name])
-            except BackendUnavailable as err:
-                # The file is the source of truth and it was written: answering with an error
-                # would make a retry fail on its own stale hash. The index is a cache that the
-                # next ingest or write brings up to date (spec 082).
+            except SpecmemError as err:
                 spec.warnings.append(f"not re-indexed: {err.code}: {err}")
+            except Exception as err:
+                log.exception("re-index after writing %s failed", spec.dir_name)
+                spec.warnings.append(
+                    f"not re-indexed: internal_error: {type(err).__name__}; the file was "
+                    "written, and `specmem ingest` brings the index up to date"
+                )
         return spec
 
 

@@ -14,9 +14,11 @@ __all__ = ["serve_in_thread"]
 
 
 @contextmanager
-def serve_in_thread(app: Any) -> Iterator[str]:
-    """Serve `app` on 127.0.0.1 and yield its base URL; stops the server on exit."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+def serve_in_thread(app: Any, host: str = "127.0.0.1", **options: Any) -> Iterator[str]:
+    """Serve `app` on `host` and yield its base URL; stops the server on exit. `options` go to
+    uvicorn.Config (e.g. retriever.http.server.serving_options())."""
+    settings = {"log_level": "warning", "lifespan": "on", **options}
+    config = uvicorn.Config(app, host=host, port=0, **settings)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
     thread.start()
@@ -27,7 +29,7 @@ def serve_in_thread(app: Any) -> Iterator[str]:
         time.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://{host}:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=30)

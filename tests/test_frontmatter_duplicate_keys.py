@@ -124,7 +124,7 @@ def test_list_skips_the_spec_and_names_the_key_and_lines(specs_with_a_duplicate:
         "003-search-ui",
     }
     (problem,) = [p for p in data["problems"] if p["spec"] == "004-result-cache"]
-    assert problem["path"] == readme(specs_with_a_duplicate)
+    assert problem["path"] == "004-result-cache/README.md"  # relative in JSON (spec 074)
     assert problem["line"] == 5
     assert "duplicate key 'status' on lines 2 and 5" in problem["reason"]
 

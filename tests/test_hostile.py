@@ -102,6 +102,10 @@ def _seed(root: Path) -> None:
     # A whole spec dir that is a link out, and a sub-spec file that links out.
     (specs / "017-dir-link-out").symlink_to(outside, target_is_directory=True)
     (specs / "001-auth-design" / "LEAK.md").symlink_to(outside / "secret.md")
+    # A sub-folder that links out, and a file deeper down that does.
+    (specs / "003-search-ui" / "research").symlink_to(outside, target_is_directory=True)
+    (specs / "003-search-ui" / "notes").mkdir()
+    (specs / "003-search-ui" / "notes" / "LEAK.md").symlink_to(outside / "secret.md")
     # Hostile sub-spec files beside a good README: the spec loads, the files are its problems.
     (specs / "002-token-refresh" / "BLOB.md").write_bytes(bytes(range(256)) * 10)
     (specs / "002-token-refresh" / "LATIN.md").write_bytes("caf\xe9".encode("latin-1"))
@@ -156,6 +160,11 @@ def test_hostile_sub_spec_files_are_problems_of_a_spec_that_still_loads(memory: 
     assert "LEAK.md: refused: the file resolves outside" in str(leak.load_problems[0])
     reasons = " ".join(str(problem) for problem in blob.load_problems)
     assert "BLOB.md: binary file" in reasons and "LATIN.md:1: not valid UTF-8" in reasons
+    nested = catalog.get("003-search-ui")
+    assert [f.name for f in nested.sub_files] == []
+    reasons = " ".join(str(problem) for problem in nested.load_problems)
+    assert "research: refused: the directory resolves outside" in reasons
+    assert "notes/LEAK.md: refused: the file resolves outside" in reasons
 
 
 def test_the_index_holds_nothing_from_outside(memory: SpecMemory):

@@ -150,10 +150,10 @@ def test_protected_reads_need_the_token_except_health(memory):
 
 
 def test_token_comes_from_settings_by_default(specs, tmp_path, monkeypatch):
-    monkeypatch.setenv("SPECMEM_API_TOKEN", "from-env")
+    monkeypatch.setenv("SPECMEM_API_TOKEN", "from-env-0123456789")  # 16+ characters (spec 074)
     memory = SpecMemory(specs, tmp_path / "data")
     with TestClient(create_app(memory, mount_mcp=False)) as env_client:
-        headers = {"Authorization": "Bearer from-env"}
+        headers = {"Authorization": "Bearer from-env-0123456789"}
         event = {"spec": "1", "type": "note"}
         assert env_client.post("/events", json=event, headers=headers).status_code == 201
 

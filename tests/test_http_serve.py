@@ -8,6 +8,8 @@ from fastapi.testclient import TestClient
 
 from retriever.cli import cli
 
+SECRET = "s3cret-0123456789"  # 16+ characters: shorter tokens are refused at start (spec 074)
+
 
 def serve(tiny_specs, tmp_path, monkeypatch, *args: str, token: str | None = None):
     captured: dict = {}
@@ -45,13 +47,15 @@ def test_serve_refuses_a_public_bind_without_a_token(tiny_specs, tmp_path, monke
 
 def test_a_public_bind_with_a_token_protects_every_read(tiny_specs, tmp_path, monkeypatch):
     result, captured = serve(
-        tiny_specs, tmp_path, monkeypatch, "--host", "0.0.0.0", "--port", "9000", token="s3cret"
+        tiny_specs, tmp_path, monkeypatch, "--host", "0.0.0.0", "--port", "9000", token=SECRET
     )
     assert result.exit_code == 0, result.output
     assert captured["host"] == "0.0.0.0" and captured["port"] == 9000
     with TestClient(captured["app"]) as client:
         assert client.get("/specs").status_code == 401
-        assert client.get("/specs", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        assert (
+            client.get("/specs", headers={"Authorization": f"Bearer {SECRET}"}).status_code == 200
+        )
         assert client.get("/health").status_code == 200
 
 

@@ -55,7 +55,7 @@ def test_validate_strict_fails_on_warnings_and_json_shape(tiny_specs: Path):
         "severity": "warning",
         "code": "bom",
         "spec": "001-auth-design",
-        "path": str(readme),
+        "path": "001-auth-design/README.md",  # relative to the specs dir (spec 074)
         "line": None,
         "message": "starts with a UTF-8 byte-order mark",
     }

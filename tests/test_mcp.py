@@ -141,7 +141,7 @@ def test_resources_serve_readme_and_sub_spec_files(memory):
             return templates, readme, design
 
     templates, readme, design = run(scenario)
-    assert {t.uri_template for t in templates} == {"spec://{spec_id}", "spec://{spec_id}/{file}"}
+    assert {t.uri_template for t in templates} == {"spec://{spec_id}", "spec://{spec_id}/{+file}"}
     assert "# Authentication design" in readme.contents[0].text
     assert "Two panes" in design.contents[0].text
 
@@ -157,6 +157,34 @@ def test_missing_resources_are_errors(memory):
 
     assert "999" in run(scenario, "spec://999")
     assert "DESIGN.md" in run(scenario, "spec://3/NOPE.md")
+
+
+def test_a_file_in_a_sub_folder_is_a_resource_and_traversal_is_refused(memory, tiny_specs):
+    evals = tiny_specs / "003-search-ui" / "research" / "evals.md"
+    evals.parent.mkdir()
+    evals.write_text("# Evals\n\nThe two-pane layout won.\n")
+
+    async def read(uri):
+        async with Client(build_mcp_server(memory)) as client:
+            try:
+                return (await client.read_resource(uri)).contents[0].text
+            except MCPError as err:
+                return f"error: {err}"
+
+    assert "two-pane layout won" in run(read, "spec://3/research/evals.md")
+    assert "two-pane layout won" in run(read, "spec://003-search-ui/research%2Fevals.md")
+    missing = run(read, "spec://3/research/nope.md")
+    assert missing.startswith("error:") and "research/evals.md" in missing  # lists the files
+    for uri in (
+        "spec://3/../001-auth-design/README.md",
+        "spec://3/research/../../001-auth-design/README.md",
+        "spec://3/research%2F..%2F..%2F001-auth-design%2FREADME.md",
+        "spec://3//etc/passwd",
+        "spec://3/research\\evals.md",
+    ):
+        answer = run(read, uri)
+        assert answer.startswith("error:"), uri
+        assert "How agents authenticate" not in answer and "root:" not in answer, uri
 
 
 def test_write_and_index_tools(memory):

@@ -17,6 +17,7 @@ import click
 
 from ingest.errors import SpecmemError
 
+from ..paths import PathDisplay
 from ..service import SpecMemory
 
 __all__ = ["OUTPUT", "cli", "emit", "handle_errors", "main", "memory_of"]
@@ -65,10 +66,20 @@ def memory_of(ctx: click.Context) -> SpecMemory:
     return obj["memory"]
 
 
+def _display() -> PathDisplay | None:
+    """How this invocation shows server paths, once a command has made its SpecMemory."""
+    ctx = click.get_current_context(silent=True)
+    memory = ctx.find_root().obj.get("memory") if ctx and ctx.find_root().obj else None
+    return PathDisplay.of(memory.settings) if memory is not None else None
+
+
 def emit(output: str, data: Any, text: Callable[[], str] | str | None = None) -> None:
-    """Print `data` as JSON, or its text rendering."""
+    """Print `data` as JSON (paths relative to the specs dir, as every door shows them), or its
+    text rendering."""
     if output == "json":
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+        display = _display()
+        encoded = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+        click.echo(display.json_text(encoded) if display is not None else encoded)
         return
     rendered = text() if callable(text) else text
     if rendered is None:
@@ -85,7 +96,9 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except SpecmemError as err:
-            click.echo(f"error: {err}", err=True)
+            display = _display()
+            message = display.text(str(err)) if display is not None else str(err)
+            click.echo(f"error: {message}", err=True)
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
