@@ -60,25 +60,21 @@ def zscore(values: np.ndarray) -> np.ndarray:
 
 
 def combine(components: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:
-    """Weighted sum of z-scored components; -inf where every weighted component is -inf."""
+    """Weighted sum of z-scored components; a component missing for a spec (-inf) adds nothing,
+    and a spec every weighted component misses stays -inf."""
     total: np.ndarray | None = None
+    scored: np.ndarray | None = None
     for name, weight in weights.items():
         if not weight:
             continue
         part = zscore(components[name])
-        contribution = np.where(np.isfinite(part), weight * part, np.nan)
-        total = (
-            contribution
-            if total is None
-            else np.where(
-                np.isnan(total),
-                contribution,
-                np.where(np.isnan(contribution), total, total + contribution),
-            )
-        )
-    if total is None:
+        finite = np.isfinite(part)
+        contribution = np.where(finite, np.float32(weight) * part, np.float32(0.0))
+        total = contribution if total is None else total + contribution
+        scored = finite if scored is None else scored | finite
+    if total is None or scored is None:
         raise ValueError("no component has a weight")
-    return np.where(np.isnan(total), NEG_INF, total).astype(np.float32)
+    return np.where(scored, total, NEG_INF).astype(np.float32)
 
 
 def rrf(components: Mapping[str, np.ndarray], k: float = 60.0) -> np.ndarray:

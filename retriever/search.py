@@ -145,7 +145,7 @@ def rank_specs(
             raise InvalidInput("dense ranking needs the query vector and the index's vectors")
         chunk_scores["dense"] = index.dense.scores(query_vector, chunk_mask)
     components = {
-        name: spec_scores(values.astype(np.float32), index.starts, params.second_weight)
+        name: spec_scores(np.asarray(values, dtype=np.float32), index.starts, params.second_weight)
         for name, values in chunk_scores.items()
     }
     return Ranking(_fuse(components, params).astype(np.float32), components, chunk_scores)
@@ -268,11 +268,14 @@ def _hit(
 def _best_chunk_offset(ranking: Ranking, start: int, end: int, params: RankingParams) -> int:
     """The spec's chunk that best matches: lexical and dense scores, each scaled by its best
     value within the spec, weighed as the z-score fusion weighs them."""
-    weights = {"lexical": params.lexical_weight, "dense": params.dense_weight}
     total = np.zeros(end - start, dtype=np.float32)
-    for name, values in ranking.chunk_scores.items():
-        local = np.nan_to_num(values[start:end], neginf=0.0)
+    for name, weight in (("lexical", params.lexical_weight), ("dense", params.dense_weight)):
+        values = ranking.chunk_scores.get(name)
+        if values is None or not weight:
+            continue
+        local = values[start:end]
+        local = np.where(local == -np.inf, np.float32(0.0), local)  # unscored counts as 0
         top = float(local.max())
         if top > 0:
-            total += weights.get(name, 0.0) * local / top
+            total += (weight / top) * local
     return int(np.argmax(total))
