@@ -13,6 +13,7 @@ pipeline) and specs/051 (the fusion and the identifier signal, measured on every
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -147,7 +148,15 @@ def rank_specs(
     components = {
         name: spec_scores(np.asarray(values, dtype=np.float32), index.starts, params.second_weight)
         for name, values in chunk_scores.items()
+        if name != "identifier" or analyzed.identifiers
     }
+    if "identifier" in chunk_scores and "identifier" not in components:
+        # No identifier in the query: zero for every spec a filter lets through, computed
+        # without aggregating a chunk array of zeros.
+        components["identifier"] = np.zeros(len(index.starts), dtype=np.float32)
+        if chunk_mask is not None:
+            passes = np.logical_or.reduceat(chunk_mask, index.starts)
+            components["identifier"][~passes] = -np.inf
     return Ranking(_fuse(components, params).astype(np.float32), components, chunk_scores)
 
 
@@ -238,10 +247,10 @@ def _hit(
     chunk = index.chunks[start + _best_chunk_offset(ranking, start, end, params)]
     # A method that did not score this spec (dense outside the two-stage shortlist) reports None:
     # -inf is not JSON.
-    components: dict[str, float | None] = {
-        name: float(values[position]) if np.isfinite(values[position]) else None
-        for name, values in ranking.components.items()
-    }
+    components: dict[str, float | None] = {}
+    for name, values in ranking.components.items():
+        value = float(values[position])
+        components[name] = value if math.isfinite(value) else None
     components["fused"] = float(ranking.fused[position])
     text = chunk.text if len(chunk.text) <= SNIPPET_CHARS else chunk.text[:SNIPPET_CHARS] + "…"
     snippet = Snippet(
