@@ -19,35 +19,53 @@ DEFAULT_PORT = 8765
     type=int,
     help="Refuse request bodies larger than this (413).",
 )
+@click.option(
+    "--max-mcp-sessions",
+    default=100,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Live MCP sessions at most; a new one replaces the least recently used idle one.",
+)
 @click.pass_context
-def serve_command(ctx: click.Context, host: str, port: int, max_body_bytes: int) -> None:
+def serve_command(
+    ctx: click.Context, host: str, port: int, max_body_bytes: int, max_mcp_sessions: int
+) -> None:
     """Serve the HTTP API (docs at /docs) and MCP over streamable HTTP at /mcp.
 
-    Writes need SPECMEM_API_TOKEN as a bearer token; without one the server is read-only.
-    On a non-loopback address every request needs the token and the server will not start
-    without one.
+    Writes need SPECMEM_API_TOKEN as a bearer token (visible ASCII, at least 16 characters);
+    without one the server is read-only. On a non-loopback address every request needs the
+    token and the server will not start without one. Loopback means the address: any of
+    127.0.0.0/8 and ::1, or a name that resolves only to those.
+
+    Before any of that, each connection is bounded: an 8 KiB request line (414), 64 KiB of
+    request line and headers (431), headers complete within 10 s, idle keep-alive closed after
+    5 s (spec 075).
     """
     # Imported here: FastAPI and uvicorn cost every other `specmem` command ~2 s of start-up.
-    import uvicorn
-
     from ..http import create_app
-    from ..http.security import LOOPBACK_HOSTS, is_loopback
+    from ..http.security import LOOPBACK_NAMES, is_loopback, token_problem
+    from ..http.server import run
 
     memory = memory_of(ctx)
+    problem = token_problem(memory.settings.api_token)
+    if problem:
+        raise click.UsageError(f"refusing to serve: {problem}")
     loopback = is_loopback(host)
     if not loopback and not memory.settings.api_token:
         raise click.UsageError(
             f"refusing to serve on {host} without a token: set SPECMEM_API_TOKEN "
-            "(every request will need it) or bind 127.0.0.1"
+            "(every request will need it) or bind a loopback address such as 127.0.0.1"
         )
-    # On loopback, a Host check stops a web page from reaching the API by DNS rebinding.
-    trusted = [*LOOPBACK_HOSTS, "[::1]"] if loopback else None
+    # On loopback, a Host check stops a web page from reaching the API by DNS rebinding: the
+    # Host must be a loopback address, localhost, or the name the server was bound by.
+    names = [*LOOPBACK_NAMES, host] if loopback else None
     app = create_app(
         memory,
         protect_reads=not loopback,
         max_body_bytes=max_body_bytes,
         host=host,
-        trusted_hosts=trusted,
+        loopback_names=names,
+        max_mcp_sessions=max_mcp_sessions,
     )
     mode = "read-write" if memory.settings.api_token else "read-only (no SPECMEM_API_TOKEN)"
     click.echo(
@@ -55,7 +73,7 @@ def serve_command(ctx: click.Context, host: str, port: int, max_body_bytes: int)
         f"MCP at http://{host}:{port}/mcp",
         err=True,
     )
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    run(app, host, port)
 
 
 @cli.command("mcp")

@@ -6,30 +6,45 @@ nothing is created at import time.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import BaseModel
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Route
 
+from ingest.errors import InvalidInput
+
+from ..paths import PathDisplay
 from ..service import SpecMemory
 from .deps import Memory
-from .errors import install_error_handlers
+from .errors import AnswerShape, install_error_handlers
 from .idempotency import IdempotencyKeys
 from .routes_events import router as events_router
 from .routes_query import router as query_router
 from .routes_specs import router as specs_router
-from .security import DEFAULT_MAX_BODY_BYTES, AccessPolicy, BodySizeLimit, TokenGuard
+from .security import (
+    DEFAULT_MAX_BODY_BYTES,
+    MAX_MCP_SESSIONS,
+    MCP_SESSION_IDLE_TIMEOUT,
+    MIN_TOKEN_LENGTH,
+    AccessPolicy,
+    BodySizeLimit,
+    LoopbackHostGuard,
+    MCPSessionLimit,
+    TokenGuard,
+    token_problem,
+)
 
 __all__ = ["create_app"]
 
 DESCRIPTION = """\
 Search, context bundles, status callbacks and activity events over a folder of LeanSpec specs.
 
-Errors are `{"error": {"code", "message"}}` with a stable `code`. Writes need
+Errors are `{"error": {"code", "message"}}` with a stable `code` (`internal_error` for a 500);
+file paths in answers are relative to the specs dir. Writes need
 `Authorization: Bearer <SPECMEM_API_TOKEN>`; `PATCH /specs/{id}` needs `If-Match: <hash>`
 (428 without, 412 when stale) and honours `Idempotency-Key` for retried callbacks."""
 
@@ -50,13 +65,15 @@ _ERROR_STATUSES = {
     401: "Missing or wrong bearer token",
     403: "Writes are disabled",
     404: "No such spec",
-    409: "Ambiguous reference, no index yet, or idempotency key in use",
+    409: "Ambiguous reference, no index yet, a damaged index, or idempotency key in use",
     412: "If-Match is stale",
     413: "Request body too large",
     415: "Unsupported media type",
     422: "Invalid input or unparsable spec",
     428: "If-Match required",
-    503: "A backend (Chroma, the model) is unavailable",
+    500: "Unexpected failure (`internal_error`); the server log has the details",
+    503: "A backend (Chroma, the model, the event log) or the disk is unavailable",
+    507: "The disk is full (`disk_full`); nothing was written",
 }
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": text} for status, text in _ERROR_STATUSES.items()
@@ -71,16 +88,28 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     mount_mcp: bool = True,
     host: str = "127.0.0.1",
-    trusted_hosts: list[str] | None = None,
+    loopback_names: Iterable[str] | None = None,
+    max_mcp_sessions: int = MAX_MCP_SESSIONS,
+    mcp_session_idle_timeout: float = MCP_SESSION_IDLE_TIMEOUT,
 ) -> FastAPI:
     """The HTTP API over `memory` (default: a SpecMemory from the environment's settings).
 
-    `token` defaults to the settings' api_token. `protect_reads` makes every route but /health
-    need it (for non-loopback binds). `trusted_hosts` restricts the Host header, which stops DNS
-    rebinding from a browser when serving on loopback.
+    `token` defaults to the settings' api_token, which must be usable (no whitespace, visible
+    ASCII, at least MIN_TOKEN_LENGTH characters) or InvalidInput says why; a `token` passed in
+    is the caller's choice and only refused when no client could send it. `protect_reads`
+    makes every route but /health need it (for non-loopback binds). `loopback_names`, given on a
+    loopback bind, makes every request's Host (and Origin) name a loopback address or one of
+    these names, which stops DNS rebinding from a browser. At most `max_mcp_sessions` MCP
+    sessions live at once (the least recently used idle one makes room for a new one), and one
+    idle for `mcp_session_idle_timeout` seconds ends (spec 075).
     """
     memory = memory if memory is not None else SpecMemory()
-    policy = AccessPolicy(token if token is not None else memory.settings.api_token, protect_reads)
+    configured = token is None
+    token = memory.settings.api_token if configured else token or None
+    problem = token_problem(token, min_length=MIN_TOKEN_LENGTH if configured else 1)
+    if problem:
+        raise InvalidInput(problem)
+    policy = AccessPolicy(token, protect_reads)
     mcp_server = None
     if mount_mcp:
         from ..mcp_server import build_mcp_server
@@ -105,7 +134,8 @@ def create_app(
     )
     app.state.memory = memory
     app.state.policy = policy
-    app.state.idempotency = IdempotencyKeys(memory.settings.data_dir / "events.sqlite")
+    # Keys share the event log's file and its deleted-or-replaced check (retriever.events).
+    app.state.idempotency = IdempotencyKeys(memory.event_log.database)
     install_error_handlers(app)
 
     @app.get(
@@ -122,11 +152,31 @@ def create_app(
     app.include_router(query_router, responses=ERROR_RESPONSES)
     app.include_router(events_router, responses=ERROR_RESPONSES)
     if mcp_server is not None:
-        starlette_app = mcp_server.streamable_http_app(streamable_http_path="/mcp", host=host)
+        # With our Host and Origin check in front of every route, the SDK's own (which knows only
+        # 127.0.0.1, localhost and ::1, and answers in text) stays off; without it, the SDK
+        # decides from `host` as before.
+        sdk_security = (
+            TransportSecuritySettings(enable_dns_rebinding_protection=False)
+            if loopback_names is not None
+            else None
+        )
+        # The SDK's own session cap stays as a backstop above ours: ours evicts idle sessions
+        # where the SDK's would refuse new ones until its idle timeout.
+        starlette_app = mcp_server.streamable_http_app(
+            streamable_http_path="/mcp",
+            host=host,
+            transport_security=sdk_security,
+            session_idle_timeout=mcp_session_idle_timeout,
+            max_sessions=2 * max_mcp_sessions,
+        )
         for route in starlette_app.routes:
             if isinstance(route, Route) and route.path == "/mcp":
-                app.router.routes.append(Route("/mcp", TokenGuard(route.app, policy)))
-    if trusted_hosts:
-        app.add_middleware(TrustedHostMiddleware, allowed_hosts=trusted_hosts)
+                sessions = MCPSessionLimit(route.app, limit=max_mcp_sessions)
+                app.state.mcp_sessions = sessions
+                app.router.routes.append(Route("/mcp", TokenGuard(sessions, policy)))
+    # Outermost last: the body limit, then the Host check, then the answer's shape around all.
     app.add_middleware(BodySizeLimit, limit=max_body_bytes)
+    if loopback_names is not None:
+        app.add_middleware(LoopbackHostGuard, names=loopback_names)
+    app.add_middleware(AnswerShape, display=PathDisplay.of(memory.settings))
     return app
