@@ -24,7 +24,7 @@ from retriever.mcp_server import build_mcp_server
 from tests.conftest import CORPUS_SPECS, write_spec
 from tests.live_server import serve_in_thread
 
-TOKEN = "bench-token"
+TOKEN = "bench-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 

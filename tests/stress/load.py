@@ -2,6 +2,7 @@
 
     python -m tests.stress.load --out /tmp/load.json [--clients 8] [--requests 1200]
         [--seconds 120] [--specs 60] [--model fake|real] [--update-share 0.15] [--phases 2]
+        [--ingest-during]
 
 It copies the first `--specs` specs of the LeanSpec corpus to a scratch dir, ingests them, starts
 `specmem serve` on a free loopback port, warms it, then runs equal phases (two by default) of concurrent
@@ -10,6 +11,11 @@ spec, so an If-Match conflict would be a bug, not contention). It stops by itsel
 request count or the time limit, whichever comes first, and reports per-kind p50/p99 latency,
 throughput, errors, and the server's RSS after warm-up and after each phase (growth in the last
 phase is the leak signal: the first phase still fills caches).
+
+With `--ingest-during`, `specmem ingest --full` runs back to back in another process for the
+whole last phase, holding the index lock as a real ingest does: reads must keep the latency of the
+phase before, and updates land with a "not re-indexed" warning or answer 503 `busy` (counted
+apart from errors; spec 076).
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ __all__ = ["run_load"]
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO.parent / "shared" / "corpora" / "leanspec"
-TOKEN = "load-token"
+TOKEN = "load-token-0123456789"
 QUERIES = [
     "how are context bundles packed within a token budget",
     "spec status transitions and validation",
@@ -97,6 +103,34 @@ def _prepare(root: Path, count: int, env: dict[str, str]) -> Path:
     return specs
 
 
+def _busy(response: httpx.Response) -> bool:
+    try:
+        return response.json()["error"]["code"] == "busy"
+    except (ValueError, KeyError, TypeError):
+        return False
+
+
+class IngestLoop(threading.Thread):
+    """`specmem ingest --full` in another process, back to back until `stop` is set."""
+
+    def __init__(self, command: list[str], env: dict[str, str]) -> None:
+        super().__init__(daemon=True)
+        self.command, self.env = command, env
+        self.stop = threading.Event()
+        self.runs: list[float] = []
+        self.failures: list[str] = []
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            started = time.perf_counter()
+            done = subprocess.run(
+                self.command, env=self.env, capture_output=True, text=True, timeout=1800
+            )
+            self.runs.append(time.perf_counter() - started)
+            if done.returncode != 0:
+                self.failures.append(done.stderr[-300:])
+
+
 class Client(threading.Thread):
     def __init__(
         self, base: str, own_spec: str, quota: int, stop_at: float, seed: int, update_share: float
@@ -109,6 +143,8 @@ class Client(threading.Thread):
         self.rng = random.Random(seed)
         self.latencies: dict[str, list[float]] = {"search": [], "context": [], "update": []}
         self.errors: list[str] = []
+        self.busy = 0  # updates refused with 503 busy: nothing written, the client may retry
+        self.unindexed = 0  # updates that landed with a "not re-indexed" warning
 
     def run(self) -> None:
         auth = {"Authorization": f"Bearer {TOKEN}"}
@@ -138,6 +174,12 @@ class Client(threading.Thread):
                             headers={**auth, "If-Match": etag},
                         )
                     elapsed = time.perf_counter() - started
+                    if kind == "update" and response.status_code == 503 and _busy(response):
+                        self.busy += 1
+                        continue
+                    if kind == "update" and response.status_code == 200:
+                        warnings = response.json().get("warnings") or []
+                        self.unindexed += any(w.startswith("not re-indexed") for w in warnings)
                     if response.status_code >= 400:
                         self.errors.append(f"{kind} {response.status_code} {response.text[:200]}")
                     else:
@@ -182,6 +224,8 @@ def _phase(
     errors = [e for w in workers for e in w.errors]
     figures.update(
         ok=total,
+        busy=sum(w.busy for w in workers),
+        unindexed=sum(w.unindexed for w in workers),
         errors=len(errors),
         error_samples=errors[:5],
         throughput_rps=round(total / wall, 1) if wall else None,
@@ -199,9 +243,11 @@ def run_load(
     model: str = "fake",
     update_share: float = 0.15,
     phases: int = 2,
+    ingest_during: bool = False,
 ) -> dict[str, Any]:
     """Run the whole bounded load and write the figures to `out`; returns them. `requests` and
-    `seconds` are shared equally by `phases` (at least 2) phases."""
+    `seconds` are shared equally by `phases` (at least 2) phases; `ingest_during` runs full
+    ingests in another process throughout the last one."""
     if phases < 2:
         raise ValueError("at least two phases: growth is measured between phases")
     root = Path(tempfile.mkdtemp(prefix="specmem-load-"))
@@ -256,6 +302,7 @@ def run_load(
         rss = {"after_warmup": _rss_kib(server.pid)}
         figures = {
             "model": model,
+            "ingest_during_last_phase": ingest_during,
             "update_share": update_share,
             "specs": len(spec_names),
             "clients": clients,
@@ -265,7 +312,22 @@ def run_load(
             "warmup": {"ok": warm["ok"], "errors": warm["errors"]},
         }
         errors = warm["errors"]
+        ingest_command = [
+            str(Path(sys.executable).with_name("specmem")),
+            "--specs-dir",
+            str(specs_dir),
+            "--data-dir",
+            str(root / "data"),
+            "ingest",
+            "--full",
+            "-q",
+        ]
         for number in range(1, phases + 1):
+            ingests = None
+            if ingest_during and number == phases:
+                ingests = IngestLoop(ingest_command, env)
+                ingests.start()
+                time.sleep(1.0)  # the first ingest has the lock before the phase starts
             figures[f"phase{number}"] = phase = _phase(
                 base,
                 spec_names,
@@ -276,6 +338,15 @@ def run_load(
                 update_share,
             )
             errors += phase["errors"]
+            if ingests is not None:
+                ingests.stop.set()
+                ingests.join()
+                phase["ingests"] = {
+                    "runs": len(ingests.runs),
+                    "mean_s": round(statistics.fmean(ingests.runs), 2) if ingests.runs else None,
+                    "failures": ingests.failures[:3],
+                }
+                errors += len(ingests.failures)
             rss[f"after_phase{number}"] = _rss_kib(server.pid)
         figures.update(
             errors=errors,
@@ -309,6 +380,7 @@ def main() -> None:
     parser.add_argument("--model", choices=("fake", "real"), default="fake")
     parser.add_argument("--update-share", type=float, default=0.15)
     parser.add_argument("--phases", type=int, default=2)
+    parser.add_argument("--ingest-during", action="store_true")
     args = parser.parse_args()
     figures = run_load(
         args.out,
@@ -319,6 +391,7 @@ def main() -> None:
         model=args.model,
         update_share=args.update_share,
         phases=args.phases,
+        ingest_during=args.ingest_during,
     )
     print(json.dumps(figures, indent=2))
 
