@@ -21,7 +21,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from .errors import BackendUnavailable, DiskFull, StorageUnavailable, UnsafeReference
+from .errors import Busy, DiskFull, StorageUnavailable, UnsafeReference
 from .store import check_reference
 
 __all__ = [
@@ -34,7 +34,9 @@ __all__ = [
     "storage_errors",
 ]
 
-LOCK_TIMEOUT_SECONDS = 30.0
+# A spec lock is held for one file write (milliseconds); waiting longer than this means something
+# is stuck, and a front door must answer (Busy: HTTP 503 + Retry-After) instead of hanging.
+LOCK_TIMEOUT_SECONDS = 10.0
 # Names of locks that are not one spec's: they cannot collide with a spec dir (which starts with
 # a digit or letter) because they start with an underscore.
 CREATE_LOCK = "_create"
@@ -114,9 +116,9 @@ def named_lock(data_dir: Path, name: str) -> Iterator[None]:
             locks.mkdir(parents=True, exist_ok=True)
             lock.acquire()
     except Timeout:
-        raise BackendUnavailable(
+        raise Busy(
             f"could not lock {name} within {LOCK_TIMEOUT_SECONDS:.0f}s: another write holds "
-            f"{locks / (name + '.lock')}"
+            f"{locks / (name + '.lock')}; nothing was written"
         ) from None
     try:
         yield

@@ -11,6 +11,7 @@
     ├── IndexMismatch                 the index was built by another model    (HTTP 409)
     ├── IndexDamaged                  a file of the index cannot be read       (HTTP 409)
     ├── BackendUnavailable            the vector store cannot be reached       (HTTP 503)
+    │   └── Busy                      a lock or a write slot not free in time  (HTTP 503 + Retry-After)
     └── StorageUnavailable            the disk refused a write (read-only...)  (HTTP 503)
         └── DiskFull                  no space left on the device             (HTTP 507)
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 __all__ = [
     "AmbiguousSpecRef",
     "BackendUnavailable",
+    "Busy",
     "DependencyCycle",
     "DiskFull",
     "IndexDamaged",
@@ -100,6 +102,17 @@ class IndexMismatch(SpecmemError):
 
 class BackendUnavailable(SpecmemError):
     code = "backend_unavailable"
+
+
+class Busy(BackendUnavailable):
+    """Nothing was written: the write could not get its slot or lock within its bound (another
+    write or ingest holds it). Safe to retry after `retry_after` seconds (spec 076)."""
+
+    code = "busy"
+
+    def __init__(self, message: str, retry_after: float = 1.0):
+        self.retry_after = retry_after
+        super().__init__(message)
 
 
 class IndexDamaged(SpecmemError):

@@ -79,6 +79,9 @@ class Manifest:
     collection: str = COLLECTION_NAME
     vector_backend: str = "embedded"  # "embedded" or the Chroma server URL
     build: str = ""  # shared by the stores of one build; "" in indexes made before spec 043
+    # False from the start of a rebuild until its first unscoped run finishes: readers keep the
+    # last whole copy meanwhile instead of an empty or partial index (spec 076).
+    complete: bool = True
 
     def compatible_with(self, model: str, dimension: int) -> bool:
         return self.model == model and self.dimension == dimension and self.format == INDEX_FORMAT
@@ -151,7 +154,11 @@ class IndexLayout:
                 raise TypeError("`model` is not a name")
             if isinstance(dimension, bool) or not isinstance(dimension, int) or dimension < 1:
                 raise TypeError("`dimension` is not a positive integer")
+            complete = data.get("complete", True)
+            if not isinstance(complete, bool):
+                raise TypeError("`complete` is not true or false")
             return Manifest(
+                complete=complete,
                 model=model,
                 dimension=dimension,
                 format=int(data.get("format", 0)),

@@ -48,7 +48,13 @@ from .atomic import storage_errors
 from .chunking import Chunk, chunk_spec
 from .config import Settings
 from .embedding import Embedder
-from .errors import BackendUnavailable, IndexDamaged, InvalidInput, SpecNotFound, SpecParseError
+from .errors import (
+    Busy,
+    IndexDamaged,
+    InvalidInput,
+    SpecNotFound,
+    SpecParseError,
+)
 from .layout import IndexLayout, Manifest, new_build_id, sqlite_damage
 from .lexical import FileState, LexicalIndex, SpecRecord, SpecUpdate
 from .model import Spec, parse_dir_name
@@ -287,7 +293,7 @@ class _Run:
             self.layout.remove_index(embedded_chroma=embedded)
             if embedded:
                 forget_embedded(self.layout)
-            manifest = dataclasses.replace(wanted, build=new_build_id())
+            manifest = dataclasses.replace(wanted, build=new_build_id(), complete=False)
             self.lexical.set_build(manifest.build)
             store = VectorStore.open(self.layout, self.settings.chroma_url)
             if not embedded:
@@ -422,20 +428,20 @@ def run_ingest(
     full: bool = False,
     specs: Sequence[str] | None = None,
     progress: Progress | None = None,
+    lock_timeout: float = LOCK_TIMEOUT_SECONDS,
 ) -> IngestSummary:
     """Bring the index up to date; see the module docstring for the order of writes and for
-    what a damaged index does."""
+    what a damaged index does. Busy when another process holds the index for `lock_timeout`
+    seconds (the re-index after a write waits briefly, spec 076)."""
     started = time.perf_counter()
     layout = IndexLayout(settings.data_dir)
     try:
         with storage_errors(layout.lock_path, "lock the index with"):
             layout.ensure()
-            lock = FileLock(str(layout.lock_path), timeout=LOCK_TIMEOUT_SECONDS)
+            lock = FileLock(str(layout.lock_path), timeout=lock_timeout)
             lock.acquire()
     except Timeout:
-        raise BackendUnavailable(
-            f"another ingest holds {layout.lock_path} for over {LOCK_TIMEOUT_SECONDS:g} s"
-        ) from None
+        raise Busy(f"another ingest holds {layout.lock_path} for over {lock_timeout:g} s") from None
     try:
         summary = _run_repairing(settings, embedder_factory, full, specs, progress)
     finally:
@@ -538,6 +544,9 @@ def _ingest(run: _Run, full: bool, refs: Sequence[str] | None) -> None:
     summary.chunks = lexical.count_chunks()
     if refs is None:
         _refresh_vector_cache(run, manifest)
+        if not manifest.complete:
+            # Last: a reader that sees `complete` finds the whole build and its vector cache.
+            run.layout.write_manifest(dataclasses.replace(manifest, complete=True))
 
 
 def _refresh_vector_cache(run: _Run, manifest: Manifest) -> None:

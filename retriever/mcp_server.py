@@ -11,9 +11,11 @@ without an API token the server is read-only: the write tools are not offered at
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import inspect
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import wraps
 from typing import Annotated, Any, TypeVar
 
@@ -82,16 +84,31 @@ StrList = Annotated[list[str] | None, Field(description="Zero or more values")]
 def _tool_errors(func: F) -> F:
     """Service errors become tool errors an agent can read and act on."""
 
+    if inspect.iscoroutinefunction(func):
+
+        @wraps(func)
+        async def waiting(*args: Any, **kwargs: Any) -> Any:
+            with _as_tool_errors():
+                return compact_result(await func(*args, **kwargs))
+
+        return waiting  # type: ignore[return-value]
+
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
+        with _as_tool_errors():
             return compact_result(func(*args, **kwargs))
-        except SpecmemError as err:
-            raise ToolError(f"[{err.code}] {err}") from err
-        except NotImplementedError as err:
-            raise ToolError(f"[not_implemented] not available in this build {err}".strip()) from err
 
     return wrapper  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def _as_tool_errors() -> Iterator[None]:
+    try:
+        yield
+    except SpecmemError as err:
+        raise ToolError(f"[{err.code}] {err}") from err
+    except NotImplementedError as err:
+        raise ToolError(f"[not_implemented] not available in this build {err}".strip()) from err
 
 
 def compact_result(data: dict[str, Any] | CallToolResult) -> CallToolResult:
@@ -367,7 +384,7 @@ def _register_read_tools(server: MCPServer, memory: SpecMemory) -> None:
 def _register_write_tools(server: MCPServer, memory: SpecMemory) -> None:
     @server.tool(annotations=CHANGES)
     @_tool_errors
-    def update_spec(
+    async def update_spec(
         spec: SpecId,
         expected_hash: Annotated[
             str, Field(description="The spec's `hash` from get_spec; refused if it changed since")
@@ -383,22 +400,24 @@ def _register_write_tools(server: MCPServer, memory: SpecMemory) -> None:
     ) -> dict[str, Any]:
         """Change a spec's status, priority, tags or dependencies. A status change is recorded as
         a transition. If the spec changed since you read it, the error carries the new hash:
-        re-read the spec and try again."""
-        updated = memory.update_spec(
-            spec,
-            status=status,
-            priority=priority,
-            add_tags=add_tags or (),
-            remove_tags=remove_tags or (),
-            add_deps=add_deps or (),
-            remove_deps=remove_deps or (),
-            expected_hash=expected_hash,
+        re-read the spec and try again. `[busy]` means nothing was written: retry shortly."""
+        updated = await memory.writes.run(
+            lambda: memory.update_spec(
+                spec,
+                status=status,
+                priority=priority,
+                add_tags=add_tags or (),
+                remove_tags=remove_tags or (),
+                add_deps=add_deps or (),
+                remove_deps=remove_deps or (),
+                expected_hash=expected_hash,
+            )
         )
         return jsonable(updated.summary())
 
     @server.tool(annotations=APPENDS)
     @_tool_errors
-    def create_spec(
+    async def create_spec(
         title: Annotated[str, Field(min_length=1, max_length=200)],
         status: str = "planned",
         priority: str | None = None,
@@ -409,15 +428,17 @@ def _register_write_tools(server: MCPServer, memory: SpecMemory) -> None:
         template: str | None = None,
     ) -> dict[str, Any]:
         """Create a new spec directory with the next free number; returns its id and hash."""
-        created = memory.create_spec(
-            title,
-            template=template,
-            status=status,
-            priority=priority,
-            tags=tags or (),
-            depends_on=depends_on or (),
-            parent=parent,
-            body=body,
+        created = await memory.writes.run(
+            lambda: memory.create_spec(
+                title,
+                template=template,
+                status=status,
+                priority=priority,
+                tags=tags or (),
+                depends_on=depends_on or (),
+                parent=parent,
+                body=body,
+            )
         )
         return jsonable(created.summary())
 

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 from ingest.config import Settings
 from ingest.create import create_spec, list_templates
-from ingest.errors import InvalidInput, SpecmemError
+from ingest.errors import Busy, InvalidInput
 from ingest.frontmatter import PRIORITIES, STATUSES, canonical_priority, canonical_status
 from ingest.graph import SpecGraph
 from ingest.layout import IndexLayout
 from ingest.model import Spec
 from ingest.split import split_spec
-from ingest.store import Catalog, SpecStore, content_hash
+from ingest.store import Catalog, SpecStore
 from ingest.tokens import count_tokens as count_text_tokens
 from ingest.validate import (
     ValidationReport,
@@ -34,11 +34,14 @@ from ingest.validate import (
     find_stray_files,
     validate_catalog,
 )
-from ingest.writes import SpecWriter, WrittenSpec, catalog_with
+from ingest.writes import SpecWriter, WrittenSpec
 
 from .dependencies import dependency_report
 from .events import EventHook, EventStore, event_log_path, merge_history, normalize_event
+from .index_follower import IndexFollower
+from .live_catalog import LiveCatalog
 from .token_usage import token_usage
+from .write_gate import WriteGate
 
 if TYPE_CHECKING:
     from .eval_config import EvalConfig
@@ -47,6 +50,12 @@ if TYPE_CHECKING:
 __all__ = ["SpecMemory"]
 
 log = logging.getLogger(__name__)
+
+# The re-index after a write waits this long for the index (spec 076). Another re-index takes
+# 0.1-0.3 s; longer means an ingest is running, which picks the spec up or leaves it to the next
+# re-index, and the write answers at once with a "not re-indexed" warning instead of waiting.
+REINDEX_WAIT_SECONDS = 2.0
+REINDEX_LOCK_SECONDS = 0.5  # for the cross-process index lock: a running `specmem ingest`
 
 
 class SpecMemory:
@@ -61,12 +70,16 @@ class SpecMemory:
         self.settings = settings or Settings.load(specs_dir, data_dir)
         self.store = SpecStore(self.settings.specs_dir)
         self._embedder = embedder
-        self._lock = threading.RLock()  # short critical sections over cached state only
+        # Swaps of cached state only: no disk walk, scan or tokenization runs under it, so a
+        # read waits on a write for no longer than a reference copy (spec 076).
+        self._lock = threading.RLock()
+        self._token_lock = threading.Lock()
         # Ingest embeds for seconds; it gets its own lock so that readers waiting on `_lock` (the
         # catalog, the warm index) are never stalled behind a re-index after a write.
         self._ingest_lock = threading.Lock()
-        self._catalog: Catalog | None = None
-        self._fingerprint: tuple | None = None
+        self.writes = WriteGate()
+        self.live_catalog = LiveCatalog(self.store)
+        self.index_follower = IndexFollower(IndexLayout(self.settings.data_dir), self._reindex)
         # Opened (pinned) now, not on first use: a log deleted under a running process is then
         # noticed and refused, never silently re-created empty (retriever.events).
         self.event_log = EventStore(event_log_path(self.settings.data_dir))
@@ -74,27 +87,9 @@ class SpecMemory:
 
     # -- reading specs -------------------------------------------------------------------------
 
-    def _disk_fingerprint(self) -> tuple:
-        """Cheap change detector: which spec dirs and markdown files exist, sub-folders included,
-        and each file's (mtime, size). Stats only, the same walk the ingest compares. Each entry
-        starts with the spec's name: a write compares the entries of every other spec. The
-        last entry is the folders that are not specs (aliases, misnamed), so `list` reports one
-        as soon as it appears (spec 008)."""
-        specs = tuple(
-            (state.name, str(state.directory), tuple(sorted(state.files.items())))
-            for state in self.store.file_states()
-        )
-        others = tuple(str(problem) for problem in self.store.listing().problems)
-        return (*specs, ("", "", others))
-
     def catalog(self, refresh: bool = False) -> Catalog:
         """All specs as they are on disk now, rescanned only when a file changed."""
-        with self._lock:
-            fingerprint = self._disk_fingerprint()
-            if refresh or self._catalog is None or fingerprint != self._fingerprint:
-                self._catalog = self.store.scan()
-                self._fingerprint = fingerprint
-            return self._catalog
+        return self.live_catalog.current(refresh)
 
     def get_spec(self, ref: object) -> Spec:
         """One spec by directory name or by a number exactly one spec has.
@@ -150,47 +145,12 @@ class SpecMemory:
         return SpecWriter(self.store, self.settings.data_dir, clock=lambda: at)
 
     def _written(self, spec: WrittenSpec) -> WrittenSpec:
-        """Make reads after a write see it at once (the catalog rescans, the index re-indexes).
-
-        The file is written by now: nothing here may turn the write into an error (spec 043).
-        A catalog that cannot be swapped is dropped, so the next read rescans the disk.
-        """
+        """Make reads after a write see it at once (the catalog, the index). The file is
+        written by now: neither step may turn the write into an error (specs 043, 082)."""
         if spec.changes:
-            try:
-                self._refresh_catalog_after(spec)
-            except Exception:
-                log.exception("catalog refresh after writing %s failed", spec.dir_name)
-                with self._lock:
-                    self._catalog = self._fingerprint = None
-            self._after_write(spec)
+            self.live_catalog.after_write(spec)
+            self.index_follower.after_write(spec)
         return spec
-
-    def _refresh_catalog_after(self, spec: Spec) -> None:
-        """Swap the written spec into the cached catalog instead of rescanning every spec
-        (~0.4 s on 300 specs), but only when the disk shows no other change since the last scan
-        and the README still is what the write left; otherwise rescan everything."""
-        with self._lock:
-            catalog, before = self._catalog, self._fingerprint
-            now = self._disk_fingerprint()
-            others_unchanged = (
-                catalog is not None
-                and before is not None
-                and [e for e in before if e[0] != spec.dir_name]
-                == [e for e in now if e[0] != spec.dir_name]
-            )
-            duplicate = catalog is not None and any(
-                p.spec == spec.dir_name and p.reason.startswith("duplicate")
-                for p in catalog.problems
-            )
-            try:
-                current = content_hash(spec.readme.path.read_bytes())
-            except OSError:
-                current = None
-            if catalog is None or not others_unchanged or duplicate or current != spec.content_hash:
-                self.catalog(refresh=True)
-                return
-            self._catalog = catalog_with(catalog, spec)
-            self._fingerprint = now
 
     def create_spec(
         self,
@@ -205,20 +165,21 @@ class SpecMemory:
         body: str | None = None,
     ) -> WrittenSpec:
         """Create `<next number>-<slug>/README.md` from a template (`templates()` lists them)."""
-        spec = create_spec(
-            self.store,
-            self.settings.data_dir,
-            self.catalog(),
-            title,
-            template=template,
-            status=status,
-            priority=priority,
-            tags=tags,
-            depends_on=depends_on,
-            parent=parent,
-            body=body,
-        )
-        return self._written(spec)
+        with self.writes.held():
+            spec = create_spec(
+                self.store,
+                self.settings.data_dir,
+                self.catalog(),
+                title,
+                template=template,
+                status=status,
+                priority=priority,
+                tags=tags,
+                depends_on=depends_on,
+                parent=parent,
+                body=body,
+            )
+            return self._written(spec)
 
     def update_spec(
         self,
@@ -237,27 +198,29 @@ class SpecMemory:
         `changes` say what changed (empty when everything already was as asked). `at` stamps
         the transition (default now): an idempotent retry names it in advance, so that after a
         crash it can find whether its write landed (retriever.http.idempotency)."""
-        spec = self._writer(at).update(
-            self.catalog(),
-            ref,
-            status=status,
-            priority=priority,
-            add_tags=add_tags,
-            remove_tags=remove_tags,
-            add_deps=add_deps,
-            remove_deps=remove_deps,
-            expected_hash=expected_hash,
-        )
-        return self._written(spec)
+        with self.writes.held():
+            spec = self._writer(at).update(
+                self.catalog(),
+                ref,
+                status=status,
+                priority=priority,
+                add_tags=add_tags,
+                remove_tags=remove_tags,
+                add_deps=add_deps,
+                remove_deps=remove_deps,
+                expected_hash=expected_hash,
+            )
+            return self._written(spec)
 
     def archive_spec(
         self, ref: object, *, expected_hash: str | None = None, at: str | None = None
     ) -> WrittenSpec:
         """Set status `archived` (with a transition stamped `at`, default now); the directory
         stays where it is."""
-        return self._written(
-            self._writer(at).archive(self.catalog(), ref, expected_hash=expected_hash)
-        )
+        with self.writes.held():
+            return self._written(
+                self._writer(at).archive(self.catalog(), ref, expected_hash=expected_hash)
+            )
 
     def split_spec(
         self,
@@ -268,16 +231,17 @@ class SpecMemory:
         expected_hash: str | None = None,
     ) -> WrittenSpec:
         """Move `##` sections of the README into a sub-spec file, leaving links in their place."""
-        spec = split_spec(
-            self.store,
-            self.settings.data_dir,
-            self.catalog(),
-            ref,
-            sections,
-            into,
-            expected_hash=expected_hash,
-        )
-        return self._written(spec)
+        with self.writes.held():
+            spec = split_spec(
+                self.store,
+                self.settings.data_dir,
+                self.catalog(),
+                ref,
+                sections,
+                into,
+                expected_hash=expected_hash,
+            )
+            return self._written(spec)
 
     def templates(self) -> list[dict[str, Any]]:
         """The templates `create_spec` can use: name, source (builtin/project) and path."""
@@ -296,7 +260,7 @@ class SpecMemory:
         catalog = self.catalog()
         only = catalog.resolve_name(ref) if ref is not None else None
         encoding = self.settings.encoding
-        with self._lock:
+        with self._token_lock:  # not `_lock`: tokenizing every file is no short critical section
             cache = self._token_counts.setdefault(encoding, {})
             counts = file_token_counts(
                 catalog, lambda text: count_text_tokens(text, encoding), cache, only=only
@@ -348,6 +312,21 @@ class SpecMemory:
             return run_ingest(
                 self.settings, self._index_embedder, full=full, specs=specs, progress=progress
             )
+
+    def _reindex(self, names: list[str]) -> None:
+        """The re-index after a write, with bounded waits: Busy when this process's re-index lock
+        stays taken for REINDEX_WAIT_SECONDS or another process (a running `specmem ingest`) holds
+        the index for REINDEX_LOCK_SECONDS. A write never queues behind an ingest (spec 076)."""
+        from ingest.pipeline import run_ingest
+
+        if not self._ingest_lock.acquire(timeout=REINDEX_WAIT_SECONDS):
+            raise Busy(f"another re-index in this process ran for over {REINDEX_WAIT_SECONDS:g} s")
+        try:
+            run_ingest(
+                self.settings, self._index_embedder, specs=names, lock_timeout=REINDEX_LOCK_SECONDS
+            )
+        finally:
+            self._ingest_lock.release()
 
     def _index_embedder(self) -> Any:
         """The embedder, created on first need: a no-op ingest never creates it twice, and a
@@ -427,7 +406,7 @@ class SpecMemory:
         from .context import build_context, search_seed_ranker
 
         ranker = None
-        if query and self._index_exists():
+        if query and self.index_follower.index_exists():
             ranker = search_seed_ranker(self.search)
         history_of = None  # transitions only; a read never creates the event log
         if self.event_log.path.exists():
@@ -523,7 +502,7 @@ class SpecMemory:
         spec = self.get_spec(ref)
         written = WrittenSpec.of(spec, [], [])
         written.warnings = list(spec.warnings)  # the catalog's own list must not grow
-        self._after_write(written)
+        self.index_follower.after_write(written)
         return written
 
     def events(
@@ -564,40 +543,6 @@ class SpecMemory:
         """
         spec = self.get_spec(ref)
         return merge_history(spec.meta.transitions, self.events(spec.dir_name, limit=limit), limit)
-
-    # -- keeping the index current after a write -------------------------------------------------
-
-    def _index_exists(self) -> bool:
-        """Whether an ingest ever completed here: it writes the manifest (ingest.layout).
-
-        Locks and the event log also live in the data dir, so its mere existence says nothing.
-        Anything at the manifest's path counts, a directory or garbage too: a damaged index is
-        an index, and reading it must say so (IndexDamaged), not pretend there is none.
-        """
-        return IndexLayout(self.settings.data_dir).manifest_path.exists()
-
-    def _after_write(self, spec: Spec) -> Spec:
-        """Re-index the spec a write touched, so search and context see it at once.
-
-        Skipped when nothing was ever indexed: a plain checkout without an index stays
-        index-free until someone runs `specmem ingest`. The file is the source of truth and it
-        was written: ANY failure of the re-index (Chroma down, a damaged or unreadable index, a
-        full disk, a bug) becomes a warning on the written spec, never an error of the write,
-        which would make a retry fail on its own stale hash. The index is a cache that the next
-        ingest or write brings up to date (specs 082, 043).
-        """
-        if self._index_exists():
-            try:
-                self.ingest(specs=[spec.dir_name])
-            except SpecmemError as err:
-                spec.warnings.append(f"not re-indexed: {err.code}: {err}")
-            except Exception as err:
-                log.exception("re-index after writing %s failed", spec.dir_name)
-                spec.warnings.append(
-                    f"not re-indexed: internal_error: {type(err).__name__}; the file was "
-                    "written, and `specmem ingest` brings the index up to date"
-                )
-        return spec
 
 
 def _canonical_set(

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ingest.config import Settings
-from ingest.errors import BackendUnavailable, IndexDamaged, InvalidInput
+from ingest.errors import BackendUnavailable, IndexDamaged, InvalidInput, StorageUnavailable
 from ingest.layout import VECTOR_CACHE, IndexLayout, Manifest, check_manifest, sqlite_damage
 from ingest.lexical import LexicalIndex
 from ingest.vectors import VectorCache, VectorStore, forget_embedded
@@ -61,6 +61,9 @@ class WarmIndexLoader:
         self._lexical_inode: int | None = None
         self._vectors: VectorStore | None = None
         self._warm: WarmIndex | None = None
+        # The last copy loaded from a complete build: what readers get while a rebuild is under
+        # way, even after `_warm` was dropped for a replaced database (spec 076).
+        self._last_whole: WarmIndex | None = None
 
     def current(
         self, embedder: Any, catalog: Any = None, *, need_vectors: bool = True
@@ -73,16 +76,26 @@ class WarmIndexLoader:
         with self._lock:
             try:
                 return self._current(embedder, catalog, need_vectors)
-            except (IndexDamaged, BackendUnavailable):
+            except (IndexDamaged, BackendUnavailable, StorageUnavailable):
                 # A rebuild that replaced the files while this read was under way (its stores
-                # vanish between reading the database and fetching vectors) is not damage:
-                # one more read sees the new build.
+                # vanish between reading the database and fetching vectors, or between the stat
+                # and the open) is not damage: one more read sees the new build.
                 if self._lexical_inode == _inode(self.layout.lexical_path):
                     raise
                 return self._current(embedder, catalog, need_vectors)
 
     def _current(self, embedder: Any, catalog: Any, need_vectors: bool) -> WarmIndex:
-        manifest, lexical = self._open(embedder)
+        opened = self._open(embedder)
+        if opened is None:
+            # A rebuild is under way: keep answering from the last whole build (spec 076).
+            warm = self._last_whole
+            if warm is not None and (warm.has_vectors or not need_vectors):
+                return warm
+            raise NoIndex(
+                f"the index in {self.layout.data_dir} is being rebuilt: retry when the running "
+                "`specmem ingest` finishes (or run it, if an earlier one stopped midway)"
+            )
+        manifest, lexical = opened
         # The inode too: a rebuilt database counts its generations from 1 again.
         generation = (self._lexical_inode, lexical.generation())
         warm = self._warm
@@ -94,17 +107,26 @@ class WarmIndexLoader:
             return warm
         fresh = self._load(lexical, manifest, catalog, need_vectors)
         self._warm = fresh
+        kept = self._last_whole
+        if fresh.has_vectors or kept is None or not kept.has_vectors:
+            # A copy without vectors (a lexical search) does not replace one that can serve
+            # every mode; an older build is a fine stand-in while a rebuild runs.
+            self._last_whole = fresh
         return fresh
 
-    def _open(self, embedder: Any) -> tuple[Manifest, LexicalIndex]:
-        """The manifest and the lexical.sqlite of one build. A rebuild removes the manifest,
-        then the database, creates a new database, then a new manifest: a reader between two of
-        those steps sees them disagree (or the database missing), and one more look tells a
-        rebuild in progress (then "no index", or the new build) from damage."""
+    def _open(self, embedder: Any) -> tuple[Manifest, LexicalIndex] | None:
+        """The manifest and the lexical.sqlite of one build, or None while a rebuild is under
+        way. A rebuild removes the manifest, then the database, creates a new database, then a
+        manifest marked incomplete until the build is whole: a reader between two of those
+        steps sees them disagree (or the database missing), and one more look tells a rebuild
+        in progress from damage. The files of an incomplete build are not even opened, so the
+        warm copy of the last whole one survives."""
         for attempt in range(2):
             manifest = check_manifest(self.layout, embedder.name, embedder.dimension)
-            if manifest is None:
+            if manifest is None and self._last_whole is None:
                 raise NoIndex(f"no index in {self.layout.data_dir}: run `specmem ingest` first")
+            if manifest is None or not manifest.complete:
+                return None
             try:
                 lexical = self._open_lexical()
             except IndexDamaged:
@@ -124,7 +146,7 @@ class WarmIndexLoader:
                 self._lexical.close()
             self._lexical = None
             self._vectors = None
-            self._warm = None
+            self._warm = self._last_whole = None
 
     def _open_lexical(self) -> LexicalIndex:
         # `ingest --full` replaces the database file: reopen when the inode changes, and drop

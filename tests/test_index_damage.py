@@ -308,12 +308,16 @@ for _ in range(times):
 """
 
 
-def run_searches_during_rebuilds(specs: Path, data: Path, rebuilds: int) -> dict[str, int]:
+def run_searches_during_rebuilds(
+    specs: Path, data: Path, rebuilds: int, *, warm_first: bool = False
+) -> dict[str, int]:
     """Search a live server without pause while another process rebuilds the index `rebuilds`
-    times. A reader between a rebuild's steps may find no index yet, never damage."""
+    times; answers counted by status and error code ("200 empty" for no results)."""
     answers: dict[str, int] = {}
     memory = SpecMemory(specs, data, embedder=FakeEmbedder())
     with TestClient(create_app(memory, mount_mcp=False)) as client:
+        if warm_first:
+            assert client.get("/search", params={"q": "bearer tokens"}).json()["results"]
         child = subprocess.Popen(
             [sys.executable, "-c", REBUILDER, str(specs), str(data), str(rebuilds)],
             env={**os.environ, "PYTHONPATH": str(REPO), "SPECMEM_MODEL": "fake"},
@@ -327,6 +331,8 @@ def run_searches_during_rebuilds(specs: Path, data: Path, rebuilds: int) -> dict
                     key = str(got.status_code)
                     if got.status_code != 200:
                         key += " " + got.json()["error"]["code"]
+                    elif not got.json()["results"]:
+                        key += " empty"
                     answers[key] = answers.get(key, 0) + 1
         finally:
             _, stderr = child.communicate(timeout=300)
@@ -340,3 +346,11 @@ def test_searches_during_rebuilds_never_see_damage(tiny_specs: Path, data: Path)
     answers = run_searches_during_rebuilds(tiny_specs, data, rebuilds=4)
     assert set(answers) <= {"200", "409 no_index"}, answers
     assert answers.get("200", 0) > 0
+
+
+def test_a_warm_server_answers_from_the_last_whole_build_while_rebuilds_run(
+    tiny_specs: Path, data: Path
+) -> None:
+    """Spec 076: not "no index" and not an empty or partial index between a rebuild's steps."""
+    answers = run_searches_during_rebuilds(tiny_specs, data, rebuilds=4, warm_first=True)
+    assert set(answers) == {"200"}, answers

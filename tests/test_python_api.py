@@ -103,8 +103,8 @@ class RecordingMemory(SpecMemory):
         super().__init__(*args, **kwargs)
         self.reindexed: list[list[str] | None] = []
 
-    def ingest(self, *, full=False, specs=None, progress=None):
-        self.reindexed.append(list(specs) if specs is not None else None)
+    def _reindex(self, names):
+        self.reindexed.append(list(names))
 
 
 def test_writes_reindex_the_spec_only_when_an_index_exists(tiny_specs, tmp_path):

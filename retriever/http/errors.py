@@ -12,6 +12,7 @@ app runs (a malformed request) are shaped by retriever.http.server.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import MutableMapping
 from typing import Any, cast
 
@@ -23,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ingest.errors import (
     AmbiguousSpecRef,
     BackendUnavailable,
+    Busy,
     DiskFull,
     IndexDamaged,
     IndexMismatch,
@@ -135,6 +137,9 @@ def _specmem_error(_: Request, exc: Exception) -> JSONResponse:
         headers = {"ETag": f'"{err.current}"'}
     if isinstance(err, AmbiguousSpecRef):
         extra = {"candidates": err.candidates}
+    if isinstance(err, Busy):
+        # Nothing was written: the client may retry as is, after this long (spec 076).
+        headers = {"Retry-After": str(max(1, math.ceil(err.retry_after)))}
     return error_response(status_for(err), err.code, str(err), headers, **extra)
 
 

@@ -172,7 +172,7 @@ def get_spec(
 
 
 @router.post("/specs", dependencies=[Writer], status_code=201, summary="Create a spec")
-def create_spec(
+async def create_spec(
     new: NewSpec, request: Request, memory: Memory, key: IdempotencyKey = None
 ) -> JSONResponse:
     payload = new.model_dump()
@@ -184,14 +184,17 @@ def create_spec(
         spec = _created(memory, new.title, intents)
         return None if spec is None else _written(memory.committed_write(spec.dir_name), 201)
 
-    intent = {"from": next_number(memory.settings.specs_dir)} if key else None
-    return reply(request, key, payload, produce, intent=intent, recover=recover)
+    def write() -> JSONResponse:
+        intent = {"from": next_number(memory.settings.specs_dir)} if key else None
+        return reply(request, key, payload, produce, intent=intent, recover=recover)
+
+    return await memory.writes.run(write)
 
 
 @router.patch(
     "/specs/{spec_id}", dependencies=[Writer], summary="Update status, priority, tags, deps"
 )
-def update_spec(
+async def update_spec(
     spec_id: str,
     patch: SpecPatch,
     request: Request,
@@ -240,11 +243,13 @@ def update_spec(
     # A replay is checked before If-Match: a retried callback carries the hash it first sent,
     # which is stale by now precisely because the first attempt succeeded.
     body = {"spec": spec_id, **payload}
-    return reply(request, key, body, produce, intent={"at": stamp}, recover=recover)
+    return await memory.writes.run(
+        lambda: reply(request, key, body, produce, intent={"at": stamp}, recover=recover)
+    )
 
 
 @router.post("/specs/{spec_id}/archive", dependencies=[Writer], summary="Archive a spec")
-def archive_spec(
+async def archive_spec(
     spec_id: str,
     request: Request,
     memory: Memory,
@@ -262,7 +267,11 @@ def archive_spec(
         landed = _stamped(spec, "archived", intents)
         return _written(memory.committed_write(spec.dir_name)) if landed else None
 
-    return reply(request, key, {"spec": spec_id}, produce, intent={"at": stamp}, recover=recover)
+    return await memory.writes.run(
+        lambda: reply(
+            request, key, {"spec": spec_id}, produce, intent={"at": stamp}, recover=recover
+        )
+    )
 
 
 @router.get("/specs/{spec_id}/dependencies", dependencies=[Reader], summary="Spec dependencies")
