@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .frontmatter import Frontmatter
+
+T = TypeVar("T")
 
 __all__ = [
     "MAX_NAME",
@@ -136,6 +139,19 @@ class Spec:
     # The same notes as `warnings`, each naming its own file and line (a sub-spec's problem names
     # the sub-spec, not the README), for `validate` and the scan's problem list.
     load_problems: list[LoadProblem] = field(default_factory=list)
+    # What readers derive from this version of the spec (its sections, their terms, its first
+    # sentence): kept with it, so it lives and dies with the version and no module holds a
+    # cache (spec 077). A changed file is a new Spec, with nothing derived yet.
+    derived: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def derive(self, kind: str, compute: Callable[[], T]) -> T:
+        """`compute()` once per spec version and `kind`. Two threads may both compute a value
+        the first time; both results are equal, and the last one stays."""
+        try:
+            return self.derived[kind]
+        except KeyError:
+            value = self.derived[kind] = compute()
+            return value
 
     @property
     def id(self) -> str:

@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from .errors import AmbiguousSpecRef, SpecNotFound, SpecParseError, UnsafeReference
 from .frontmatter import normalize_frontmatter, parse_yaml, split_document
@@ -35,6 +35,8 @@ from .model import (
     reference_problem,
 )
 from .sections import document_title, split_lines
+
+T = TypeVar("T")
 
 __all__ = [
     "ARCHIVE_DIRS",
@@ -237,6 +239,21 @@ def _walk(listing: SpecFiles, folder: str, prefix: str, depth: int, root: Path) 
         _walk(listing, entry.path, f"{prefix}{entry.name}/", depth + 1, root)
 
 
+def _sub_folders(folder: str, depth: int, root: Path) -> list[Path]:
+    """The sub-folders `_walk` enters below `folder`, whether or not they hold markdown yet."""
+    try:
+        with os.scandir(folder) as scan:
+            entries = [e for e in scan if not e.name.startswith(".") and _entry_is(e.is_dir)]
+    except OSError:
+        return []
+    found = []
+    for entry in entries:
+        if _refusal(entry, folder, depth, root) is None:
+            found.append(Path(entry.path))
+            found.extend(_sub_folders(entry.path, depth + 1, root))
+    return found
+
+
 def _refusal(entry: os.DirEntry[str], parent: str, depth: int, root: Path) -> str | None:
     """Why the walk must not enter this sub-folder, or None."""
     if depth >= MAX_FOLDER_DEPTH:
@@ -294,6 +311,17 @@ class Catalog:
     broken: dict[str, LoadProblem] = field(default_factory=dict)  # dir name -> why it failed
     # A symlink to another spec dir is no second spec (spec 008): alias name -> the spec's name.
     aliases: dict[str, str] = field(default_factory=dict)
+    # What readers derive from this version of the whole catalog (the section index, the
+    # graph): it lives and dies with the version, as a Spec's `derived` does (spec 077).
+    derived: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def derive(self, kind: str, compute: Callable[[], T]) -> T:
+        """`compute()` once per catalog version and `kind` (see Spec.derive)."""
+        try:
+            return self.derived[kind]
+        except KeyError:
+            value = self.derived[kind] = compute()
+            return value
 
     def __post_init__(self) -> None:
         self.by_name: dict[str, Spec] = {s.dir_name: s for s in self.specs}
@@ -432,6 +460,15 @@ class SpecStore:
             if first.name != item.name:  # same name in another base: that name is the spec's
                 listing.aliases[item.name] = first.name
         return kept
+
+    def watched_folders(self) -> list[Path]:
+        """Every folder whose change can change a scan: the specs dir, its archive folders, each
+        spec dir and each sub-folder its walk enters (ingest.dir_watch watches them)."""
+        folders = [base for base, _ in spec_bases(self.root) if base.is_dir()]
+        for directory, _ in self.spec_dirs():
+            folders.append(directory)
+            folders.extend(_sub_folders(str(directory), 0, self.root))
+        return folders
 
     def file_states(self) -> list[SpecDirState]:
         """Every spec dir with the (mtime_ns, size) of each markdown file `load` would read: what

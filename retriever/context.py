@@ -24,7 +24,7 @@ from ingest.tokens import count_tokens
 
 from .bundle import ContextBundle, ContextItem, Owner, Piece, fit_bundle
 from .context_index import SectionIndex, section_index
-from .context_sections import Section, first_sentence, per_spec_version, spec_sections
+from .context_sections import Section, first_sentence, spec_sections
 from .events import merge_history
 from .expansion import Candidate, expand
 from .packing import MIN_CUT_TOKENS, Step, pack
@@ -226,15 +226,12 @@ _count_short = lru_cache(maxsize=8192)(count_tokens)
 
 def _transitions_only(spec: Spec) -> list[dict[str, Any]]:
     """Parsing and ordering timestamps costs more than the rest of a spec's steps: once per
-    spec version, and only the latest version of each spec is kept (per_spec_version)."""
+    spec version, kept with the version (Spec.derive)."""
     return list(
-        per_spec_version(
-            _TRANSITIONS, spec, lambda: tuple(merge_history(spec.meta.transitions, [], limit=20))
+        spec.derive(
+            "transitions", lambda: tuple(merge_history(spec.meta.transitions, [], limit=20))
         )
     )
-
-
-_TRANSITIONS: dict[str, tuple[tuple, tuple[dict[str, Any], ...]]] = {}
 
 
 def _lexical_seeds(index: SectionIndex, scores: Any) -> list[SeedHit]:

@@ -12,9 +12,6 @@ a new version borrows the encoded terms of every unchanged spec from the last on
 
 from __future__ import annotations
 
-import threading
-import weakref
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,7 +21,7 @@ from ingest.graph import SpecGraph
 from ingest.model import Spec
 from ingest.store import Catalog
 
-from .context_sections import Section, per_spec_version, spec_sections
+from .context_sections import Section, spec_sections
 from .fusion import spec_scores
 from .lexical_rank import BM25Index
 from .terms import terms
@@ -122,9 +119,6 @@ class SectionIndex:
         return picked
 
 
-_TERMS: dict[str, tuple[tuple, tuple[list[str], ...]]] = {}
-
-
 def _section_terms(spec: Spec) -> tuple[list[str], ...]:
     """Index terms of each section, analyzed once per spec version: after one spec changes, the
     index is rebuilt from the others' terms (analysis is most of the build)."""
@@ -135,38 +129,11 @@ def _section_terms(spec: Spec) -> tuple[list[str], ...]:
         about = f"{spec.dir_name.replace('-', ' ')} {spec.title}"
         return tuple(terms(f"{about} {s.heading} {s.text}") for s in spec_sections(spec))
 
-    return per_spec_version(_TERMS, spec, analyze)
-
-
-_lock = threading.Lock()
-_cache: OrderedDict[tuple, SectionIndex] = OrderedDict()
-MAX_CACHED_CATALOGS = 4  # a server holds one; tests switch between a few small corpora
-
-
-_last: tuple[weakref.ref, SectionIndex] | None = None
+    return spec.derive("section_terms", analyze)
 
 
 def section_index(catalog: Catalog) -> SectionIndex:
-    """The SectionIndex of this catalog version, built on first use and then reused.
-
-    The service hands out the same Catalog object until a file changes, so the same object is
-    recognized without hashing every spec's version again (a few ms per bundle on LeanSpec).
-    """
-    global _last
-    with _lock:
-        if _last is not None and _last[0]() is catalog:
-            return _last[1]
-    key = catalog_key(catalog)
-    with _lock:
-        index = _cache.get(key)
-        if index is not None:
-            _cache.move_to_end(key)
-    if index is None:
-        index = SectionIndex(catalog, previous=_last[1] if _last is not None else None)
-        with _lock:
-            _cache[key] = index
-            while len(_cache) > MAX_CACHED_CATALOGS:
-                _cache.popitem(last=False)
-    with _lock:
-        _last = (weakref.ref(catalog), index)
-    return index
+    """The SectionIndex of this catalog version, built on first use and kept with the catalog
+    (its `derived`), so it lives and dies with the version; the service hands out the same
+    Catalog object until a file changes."""
+    return catalog.derive("section_index", lambda: SectionIndex(catalog))

@@ -9,9 +9,7 @@ a warm bundle never re-parses or re-counts an unchanged spec.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from ingest.chunking import classify_heading
 from ingest.frontmatter import split_document
@@ -19,10 +17,9 @@ from ingest.model import Spec
 from ingest.sections import parse_blocks, split_lines
 from ingest.tokens import count_tokens
 
-__all__ = ["PREAMBLE", "Section", "Summary", "first_sentence", "per_spec_version", "spec_sections"]
+__all__ = ["PREAMBLE", "Section", "Summary", "first_sentence", "spec_sections"]
 
 PREAMBLE = "(preamble)"
-MAX_SECTION_CACHE = 8192
 # `> **Status**: ...`, `**Project**: lean-spec`: metadata restated in the body, not prose.
 _METADATA_MARKUP = re.compile(
     r"^\s*>?\s*\*\*[\w ./-]{1,30}\*\*\s*:|^\s*>?\s*\*\*[\w ./-]{1,30}:\*\*"
@@ -64,7 +61,7 @@ class Section:
 
 def spec_sections(spec: Spec) -> tuple[Section, ...]:
     """The spec's sections in reading order: README first, then each sub-spec file."""
-    return per_spec_version(_SECTIONS, spec, lambda: tuple(_parse_spec(spec)))
+    return spec.derive("sections", lambda: tuple(_parse_spec(spec)))
 
 
 @dataclass(frozen=True)
@@ -75,32 +72,7 @@ class Summary:
 
 def first_sentence(spec: Spec, max_chars: int = 240) -> Summary:
     """The spec's opening sentence in plain words, for its one-line summary, and where it is."""
-    return per_spec_version(_FIRST_SENTENCES, spec, lambda: _first_sentence(spec, max_chars))
-
-
-_SECTIONS: dict[str, tuple[tuple, tuple[Section, ...]]] = {}
-_FIRST_SENTENCES: dict[str, tuple[tuple, Summary]] = {}
-
-
-def per_spec_version(
-    store: dict[str, tuple[tuple, Any]], spec: Spec, compute: Callable[[], Any]
-) -> Any:
-    """Per spec version (the names and hashes of its files): parsing and counting happen once.
-
-    Only the latest version of each spec dir is kept. A server's catalog moves on after every
-    write and never asks for a superseded version again, so keeping them would grow memory with
-    every status callback (the load run showed it)."""
-    # Names too: a file moved into a sub-folder keeps its hash, but its sections name the file.
-    version = (spec.content_hash, *((f.name, f.content_hash) for f in spec.sub_files))
-    where = str(spec.path)
-    found = store.get(where)
-    if found is not None and found[0] == version:
-        return found[1]
-    value = compute()
-    if where not in store and len(store) >= MAX_SECTION_CACHE:
-        store.clear()  # many corpora (tests): rebuilding is cheap next to unbounded growth
-    store[where] = (version, value)
-    return value
+    return spec.derive(f"first_sentence:{max_chars}", lambda: _first_sentence(spec, max_chars))
 
 
 def _parse_spec(spec: Spec) -> list[Section]:

@@ -129,23 +129,26 @@ def test_a_section_index_built_from_the_last_one_scores_like_a_fresh_one(tiny_sp
 
 
 def test_the_section_caches_keep_only_the_latest_version_of_each_spec(tiny_specs):
-    # A server's catalog moves on after every write; superseded versions must not pile up.
-    from retriever import context_index, context_sections
+    # A server's catalog moves on after every write; superseded versions must not pile up. What
+    # is derived from a version lives on that version's Spec (spec 077): nothing else keeps it.
+    import gc
+    import weakref
+
+    from retriever import context_index
 
     readme = tiny_specs / "003-search-ui" / "README.md"
+    superseded = []
     for i in range(5):
         readme.write_text(readme.read_text() + f"\nLine {i} of the edit.\n")
         spec = SpecStore(tiny_specs).scan().get("003")
         assert f"Line {i} of the edit." in "".join(s.text for s in spec_sections(spec))
         first_sentence(spec)
         context_index._section_terms(spec)
-    caches = (context_sections._SECTIONS, context_sections._FIRST_SENTENCES, context_index._TERMS)
-    for cache in caches:
-        assert [
-            key
-            for key in cache
-            if key.endswith("003-search-ui") and key.startswith(str(tiny_specs))
-        ] == [str(spec.path)]
+        assert {"sections", "section_terms"} <= set(spec.derived)
+        superseded.append(weakref.ref(spec))
+    del spec
+    gc.collect()
+    assert [ref() for ref in superseded] == [None] * 5
 
 
 def test_remembered_token_counts_hold_digests_not_texts_and_stay_bounded():
