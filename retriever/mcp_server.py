@@ -17,7 +17,7 @@ import inspect
 import json
 from collections.abc import Callable, Iterator
 from functools import wraps
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import (
@@ -29,7 +29,7 @@ from mcp.server.mcpserver.exceptions import (
 )
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from mcp.types import Tool as ToolInfo
-from pydantic import Field
+from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from ingest.errors import SpecmemError, SpecNotFound, UnsafeReference
 from ingest.store import check_file_name
@@ -77,7 +77,25 @@ CHANGES = ToolAnnotations(
     read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False
 )
 
-SpecId = Annotated[str, Field(description="Spec id: directory name or unique number, e.g. '045'")]
+
+def _spec_id_text(value: Any) -> Any:
+    # Real clients send a spec number as a JSON number ({"spec": 45}); it names the same spec
+    # as "45" would. A bool is no number here.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+SpecId = Annotated[
+    str,
+    BeforeValidator(_spec_id_text),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "string"}, {"type": "integer"}],
+            "description": "Spec id: directory name or unique number, e.g. '045' or 45",
+        }
+    ),
+]
 StrList = Annotated[list[str] | None, Field(description="Zero or more values")]
 
 
@@ -123,7 +141,17 @@ def compact_result(data: dict[str, Any] | CallToolResult) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 
 
-AGENT_ITEM_FIELDS = ("spec", "title", "status", "kind", "resolution", "reason", "tokens")
+AGENT_ITEM_FIELDS = (
+    "spec",
+    "title",
+    "status",
+    "kind",
+    "resolution",
+    "reason",
+    "tokens",
+    "score",
+    "source",
+)
 
 
 def bundle_for_agent(bundle: dict[str, Any]) -> CallToolResult:
@@ -292,11 +320,17 @@ def _register_read_tools(server: MCPServer, memory: SpecMemory) -> None:
         status: StrList = None,
         tags: StrList = None,
         priority: StrList = None,
+        mode: Annotated[
+            Literal["hybrid", "lexical", "dense"],
+            Field(description="hybrid (default), lexical (exact words), dense (meaning)"),
+        ] = "hybrid",
     ) -> dict[str, Any]:
         """Find the specs most relevant to a question, best first, with the matching passages.
         Filter by status (draft, planned, in-progress, complete, archived), tags, or priority."""
-        hits = memory.search(query, limit=limit, status=status, tags=tags, priority=priority)
-        return {"query": query, "results": jsonable(hits)}
+        hits = memory.search(
+            query, limit=limit, status=status, tags=tags, priority=priority, mode=mode
+        )
+        return {"query": query, "mode": mode, "results": jsonable(hits)}
 
     @server.tool(annotations=READ_ONLY)
     @_tool_errors

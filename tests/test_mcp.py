@@ -328,3 +328,35 @@ def test_get_context_at_the_cap_fits_the_tool_result_limit(corpus_specs, tmp_pat
     assert not result.is_error
     sent = sum(count_tokens(block.text) for block in result.content)
     assert 15_000 < sent < 25_000
+
+
+def test_a_spec_number_sent_as_a_json_number_names_the_spec(memory):
+    """Real clients send {"spec": 1}; it names the spec "1" names (issue 12)."""
+
+    async def scenario():
+        async with Client(build_mcp_server(memory)) as client:
+            tools = {t.name: t for t in (await client.list_tools()).tools}
+            by_number = await client.call_tool("get_spec", {"spec": 1})
+            refused = await client.call_tool("get_spec", {"spec": True})
+            return tools, by_number, refused
+
+    tools, by_number, refused = run(scenario)
+    assert structured(by_number)["spec"] == "001-auth-design"
+    assert refused.is_error
+    schema = tools["get_spec"].input_schema["properties"]["spec"]
+    assert {"type": "integer"} in schema["anyOf"]
+
+
+def test_search_and_context_answer_with_the_fields_the_other_doors_give(memory):
+    memory.ingest()
+
+    async def scenario():
+        async with Client(build_mcp_server(memory)) as client:
+            found = await client.call_tool("search_specs", {"query": "tokens", "mode": "lexical"})
+            bundle = await client.call_tool("get_context", {"query": "bearer tokens"})
+            return found, bundle
+
+    found, bundle = run(scenario)
+    assert structured(found)["mode"] == "lexical"
+    items = bundle.structured_content["items"]
+    assert items and all("source" in item and "score" in item for item in items)

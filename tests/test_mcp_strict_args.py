@@ -22,7 +22,7 @@ from retriever.mcp_server import READ_TOOLS, WRITE_TOOLS, build_mcp_server
 from tests.live_server import serve_in_thread
 
 TOKEN = "strict-args-token"
-SEARCH_ARGS = "accepted: query, limit, status, tags, priority)"
+SEARCH_ARGS = "accepted: query, limit, status, tags, priority, mode)"
 
 
 @pytest.fixture

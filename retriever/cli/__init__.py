@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -62,7 +63,16 @@ def memory_of(ctx: click.Context) -> SpecMemory:
     root = ctx.find_root()
     obj = root.obj
     if "memory" not in obj:
-        obj["memory"] = SpecMemory(obj["specs_dir"], obj["data_dir"])
+        specs_dir = Path(obj["specs_dir"])
+        if not specs_dir.is_dir():
+            # Not "0 specs": a mistyped --specs-dir must not look like an empty project, nor
+            # build an empty index beside it.
+            raise click.UsageError(
+                f"specs dir {obj['specs_dir']}: no such directory; pass --specs-dir (or set "
+                "SPECMEM_SPECS_DIR), or create it for a new project",
+                ctx=root,
+            )
+        obj["memory"] = SpecMemory(specs_dir, obj["data_dir"])
     return obj["memory"]
 
 
