@@ -22,6 +22,10 @@ def _env(name: str) -> str | None:
     return value if value else None
 
 
+def _path(value: str | None) -> Path | None:
+    return Path(value).expanduser().absolute() if value else None
+
+
 @dataclass(frozen=True)
 class Settings:
     specs_dir: Path
@@ -31,6 +35,10 @@ class Settings:
     chroma_url: str | None = None
     token_threshold: int = DEFAULT_TOKEN_THRESHOLD
     api_token: str | None = field(default=None, repr=False)
+    # The event log's folder when it must outlive the data dir (spec 084); None: the data dir.
+    events_dir: Path | None = None
+    embed_backend: str | None = None  # None: ingest.embedding's default backend
+    model_cache: Path | None = None  # exported models; None: ~/.cache/specmem/models if writable
 
     @classmethod
     def load(
@@ -50,6 +58,9 @@ class Settings:
             chroma_url=_env("SPECMEM_CHROMA_URL"),
             token_threshold=int(_env("SPECMEM_TOKEN_THRESHOLD") or DEFAULT_TOKEN_THRESHOLD),
             api_token=_env("SPECMEM_API_TOKEN"),
+            events_dir=_path(_env("SPECMEM_EVENTS_DIR")),
+            embed_backend=_env("SPECMEM_EMBED_BACKEND"),
+            model_cache=_path(_env("SPECMEM_MODEL_CACHE")),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given) if given else settings  # type: ignore[arg-type]

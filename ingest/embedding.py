@@ -166,10 +166,8 @@ def model_token_counter(model_name_or_path: str = DEFAULT_MODEL) -> Callable[[st
 
 
 def default_model_cache() -> Path:
-    """Where exported models live: shared by every specs dir, because an export is per model."""
-    configured = os.environ.get("SPECMEM_MODEL_CACHE")
-    if configured:
-        return Path(configured).expanduser()
+    """Where exported models live unless Settings.model_cache (SPECMEM_MODEL_CACHE) says: shared
+    by every specs dir, because an export is per model."""
     return Path.home() / ".cache" / "specmem" / "models"
 
 
@@ -309,9 +307,10 @@ def load_embedder(settings: Any, backend: str | None = None, **options: Any) -> 
     or the default. `settings.model == "fake"` gives the FakeEmbedder (tests, dry runs)."""
     if settings.model == FAKE_MODEL:
         return FakeEmbedder()
-    chosen = backend or os.environ.get("SPECMEM_EMBED_BACKEND") or DEFAULT_BACKEND
-    if "cache_dir" not in options and not os.environ.get("SPECMEM_MODEL_CACHE"):
-        options["cache_dir"] = _writable_cache(Path(settings.data_dir))
+    chosen = backend or getattr(settings, "embed_backend", None) or DEFAULT_BACKEND
+    if "cache_dir" not in options:
+        configured = getattr(settings, "model_cache", None)
+        options["cache_dir"] = configured or _writable_cache(Path(settings.data_dir))
     return SentenceTransformerEmbedder(settings.model, chosen, **options)
 
 

@@ -43,8 +43,11 @@ from .errors import (
     StorageUnavailable,
 )
 
+EVENT_LOG = "events.sqlite"
+
 __all__ = [
     "COLLECTION_NAME",
+    "EVENT_LOG",
     "INDEX_FORMAT",
     "SQLITE_ERROR",
     "VECTOR_CACHE",
@@ -97,6 +100,11 @@ class IndexLayout:
     @property
     def manifest_path(self) -> Path:
         return self.data_dir / "manifest.json"
+
+    def event_log_path(self, events_dir: Path | None = None) -> Path:
+        """The activity log: not part of the index (no rebuild touches it), in the data dir
+        unless `events_dir` (Settings.events_dir, SPECMEM_EVENTS_DIR) moves it (spec 084)."""
+        return (events_dir or self.data_dir) / EVENT_LOG
 
     @property
     def lexical_path(self) -> Path:

@@ -33,7 +33,9 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from ingest.config import Settings
 from ingest.errors import BackendUnavailable, InvalidInput
+from ingest.layout import IndexLayout
 
 __all__ = [
     "EVENTS_DIR_ENV",
@@ -53,7 +55,6 @@ __all__ = [
 
 EVENT_FIELDS = ("type", "agent", "session_id", "summary", "files_changed", "at", "data")
 EVENTS_DIR_ENV = "SPECMEM_EVENTS_DIR"
-LOG_NAME = "events.sqlite"
 MAX_SUMMARY_CHARS = 10_000
 MAX_TEXT_CHARS = 200
 MAX_PATH_CHARS = 4_096
@@ -98,11 +99,9 @@ class EventLogUnavailable(BackendUnavailable):
     code = "event_log_unavailable"
 
 
-def event_log_path(data_dir: Path, environ: Mapping[str, str] = os.environ) -> Path:
+def event_log_path(settings: Settings) -> Path:
     """`$SPECMEM_EVENTS_DIR/events.sqlite` when set, else `<data_dir>/events.sqlite`."""
-    chosen = environ.get(EVENTS_DIR_ENV)
-    base = Path(chosen).expanduser().absolute() if chosen else Path(data_dir)
-    return base / LOG_NAME
+    return IndexLayout(settings.data_dir).event_log_path(settings.events_dir)
 
 
 def utc_now() -> str:

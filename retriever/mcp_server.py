@@ -339,11 +339,24 @@ def _register_read_tools(server: MCPServer, memory: SpecMemory) -> None:
         include_files: Annotated[bool, Field(description="Also return sub-spec files")] = False,
     ) -> dict[str, Any]:
         """Read one spec: metadata, body, and its `hash` (pass it to update_spec).
-        Very long bodies are cut at 40,000 characters; read `spec://{id}` for the rest."""
+        Body and sub-spec files together are cut at 40,000 characters: `body_truncated` and
+        `files_left_out` say what was cut; read `spec://{id}` and `spec://{id}/{file}` for it."""
         data = jsonable(memory.get_spec(spec).to_dict(with_body=True, with_files=include_files))
         if len(data.get("body") or "") > MAX_BODY_CHARS:
             data["body"] = data["body"][:MAX_BODY_CHARS]
             data["body_truncated"] = True
+        room = MAX_BODY_CHARS - len(data.get("body") or "")
+        if "files" in data:
+            # One bound for the whole answer: a spec with many research files was 27k tokens.
+            kept, left_out = {}, []
+            for name, text in data["files"].items():
+                if len(text) <= room:
+                    kept[name], room = text, room - len(text)
+                else:
+                    left_out.append(name)
+            data["files"] = kept
+            if left_out:
+                data["files_left_out"] = left_out
         return data
 
     @server.tool(annotations=READ_ONLY)

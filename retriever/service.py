@@ -82,7 +82,7 @@ class SpecMemory:
         self.index_follower = IndexFollower(IndexLayout(self.settings.data_dir), self._reindex)
         # Opened (pinned) now, not on first use: a log deleted under a running process is then
         # noticed and refused, never silently re-created empty (retriever.events).
-        self.event_log = EventStore(event_log_path(self.settings.data_dir))
+        self.event_log = EventStore(event_log_path(self.settings))
         self._token_counts: dict[str, dict[str, int]] = {}  # encoding -> content hash -> tokens
 
     # -- reading specs -------------------------------------------------------------------------

@@ -51,3 +51,37 @@ def test_modules_stay_small():
         if (n := len(path.read_text(encoding="utf-8").splitlines())) > 650
     ]
     assert large == []
+
+
+def test_settings_are_read_in_one_place():
+    """Every SPECMEM_ setting is read by ingest.config.Settings (issue 12); only the crash hooks
+    the crash tests set are read where they fire."""
+    allowed = {"SPECMEM_INGEST_CRASH_AT", "CRASH_ENV"}
+    readers = []
+    for path in [*REPO.glob("ingest/**/*.py"), *REPO.glob("retriever/**/*.py")]:
+        if path.name == "config.py" and path.parent.name == "ingest":
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if ("environ.get(" in line or "getenv(" in line or "environ[" in line) and not any(
+                name in line for name in allowed
+            ):
+                readers.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
+    assert readers == []
+
+
+def test_settings_carry_the_event_log_folder_the_backend_and_the_model_cache(
+    tmp_path, monkeypatch
+):
+    from ingest.config import Settings
+    from retriever.events import event_log_path
+
+    monkeypatch.setenv("SPECMEM_EVENTS_DIR", str(tmp_path / "log"))
+    monkeypatch.setenv("SPECMEM_EMBED_BACKEND", "torch")
+    monkeypatch.setenv("SPECMEM_MODEL_CACHE", str(tmp_path / "models"))
+    settings = Settings.load(tmp_path / "specs", tmp_path / "data")
+    assert event_log_path(settings) == tmp_path / "log" / "events.sqlite"
+    assert settings.embed_backend == "torch"
+    assert settings.model_cache == tmp_path / "models"
+    monkeypatch.delenv("SPECMEM_EVENTS_DIR")
+    plain = Settings.load(tmp_path / "specs", tmp_path / "data")
+    assert event_log_path(plain) == tmp_path / "data" / "events.sqlite"

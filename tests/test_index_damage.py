@@ -24,7 +24,6 @@ from ingest.layout import IndexLayout
 from ingest.vectors import forget_embedded
 from retriever import SpecMemory
 from retriever.cli import cli
-from retriever.events import event_log_path
 from retriever.http import create_app
 from tests.conftest import REPO
 from tests.index_damage import DAMAGES, damage, log_identity
@@ -67,7 +66,7 @@ def searchable(specs: Path, data: Path) -> None:
 def test_reads_name_the_damaged_file_and_a_plain_ingest_rebuilds(
     kind: str, tiny_specs: Path, data: Path
 ) -> None:
-    events = event_log_path(data)
+    events = IndexLayout(data).event_log_path()
     kept = log_identity(events)
     names = damage(data, kind)
     assert_clean_error(specmem(tiny_specs, data, "search", "bearer tokens"), names)
@@ -90,7 +89,7 @@ def test_reads_name_the_damaged_file_and_a_plain_ingest_rebuilds(
 def test_ingest_full_always_rebuilds_and_keeps_the_event_log(
     kind: str, tiny_specs: Path, data: Path
 ) -> None:
-    events = event_log_path(data)
+    events = IndexLayout(data).event_log_path()
     kept = log_identity(events)
     damage(data, kind)
     result = specmem(tiny_specs, data, "ingest", "--full")
@@ -112,7 +111,7 @@ def test_full_removes_only_the_index(tiny_specs: Path, data: Path) -> None:
     assert (data / "notes.txt").read_text() == "mine"
     assert (data / "locks" / "001-auth-design.lock").exists()
     assert set(layout.index_paths()) >= {layout.manifest_path, layout.lexical_path}
-    assert event_log_path(data) not in layout.index_paths()
+    assert IndexLayout(data).event_log_path() not in layout.index_paths()
 
 
 @pytest.fixture
@@ -257,7 +256,7 @@ def run_random_damage(specs: Path, data: Path, rounds: int, seed: int) -> dict[s
     of a clean index with the event log untouched. Returns how the commands ended."""
     rng = random.Random(seed)
     reference = _ranked(specs, data)
-    log = event_log_path(data)
+    log = IndexLayout(data).event_log_path()
     kept = log_identity(log)
     outcomes: dict[str, int] = {}
     commands = (

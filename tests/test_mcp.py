@@ -360,3 +360,22 @@ def test_search_and_context_answer_with_the_fields_the_other_doors_give(memory):
     assert structured(found)["mode"] == "lexical"
     items = bundle.structured_content["items"]
     assert items and all("source" in item and "score" in item for item in items)
+
+
+def test_get_spec_with_files_stays_within_one_bound(tiny_specs, tmp_path):
+    from retriever.mcp_server import MAX_BODY_CHARS
+
+    research = tiny_specs / "001-auth-design"
+    for n in range(4):
+        (research / f"notes-{n}.md").write_text(f"# Notes {n}\n\n" + "word " * 3000)
+    memory = SpecMemory(tiny_specs, tmp_path / "data", embedder=FakeEmbedder())
+
+    async def scenario():
+        async with Client(build_mcp_server(memory)) as client:
+            return await client.call_tool("get_spec", {"spec": "1", "include_files": True})
+
+    data = structured(run(scenario))
+    shown = len(data["body"]) + sum(len(text) for text in data["files"].values())
+    assert shown <= MAX_BODY_CHARS
+    assert data["files_left_out"] and set(data["files_left_out"]).isdisjoint(data["files"])
+    assert set(data["files"]) | set(data["files_left_out"]) == {f"notes-{n}.md" for n in range(4)}
