@@ -6,7 +6,8 @@
     ├── UnsafeReference               a reference that would leave the specs dir (HTTP 400)
     ├── SpecParseError                a file that cannot be read as a spec     (HTTP 422)
     ├── InvalidInput                  a bad value for a field or an option     (HTTP 422)
-    │   └── DependencyCycle           a new dependency would close a cycle
+    │   ├── DependencyCycle           a new dependency would close a cycle
+    │   └── NoIndex                   no complete index yet: run an ingest     (HTTP 409)
     ├── StaleWrite                    `expected_hash` no longer matches       (HTTP 412)
     ├── IndexMismatch                 the index was built by another model    (HTTP 409)
     ├── IndexDamaged                  a file of the index cannot be read       (HTTP 409)
@@ -30,6 +31,7 @@ __all__ = [
     "IndexDamaged",
     "IndexMismatch",
     "InvalidInput",
+    "NoIndex",
     "SpecNotFound",
     "SpecParseError",
     "SpecmemError",
@@ -113,6 +115,14 @@ class Busy(BackendUnavailable):
     def __init__(self, message: str, retry_after: float = 1.0):
         self.retry_after = retry_after
         super().__init__(message)
+
+
+class NoIndex(InvalidInput):
+    """Search was asked before any ingest completed in the data dir (or while a rebuild is
+    still running): a valid request the server cannot answer yet, so HTTP 409, not 422. An
+    InvalidInput still for callers of the Python API that catch it."""
+
+    code = "no_index"
 
 
 class IndexDamaged(SpecmemError):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from ingest.errors import BackendUnavailable, IndexMismatch, InvalidInput
+from ingest.errors import BackendUnavailable, IndexMismatch, InvalidInput, NoIndex
 from ingest.model import Spec
 from ingest.store import Catalog
 from ingest.tokens import count_tokens
@@ -150,7 +150,7 @@ def build_context(
         if seed_ranker is not None:
             try:
                 hits = seed_ranker(query, SEED_LIMIT)
-            except (BackendUnavailable, IndexMismatch) as err:
+            except (BackendUnavailable, IndexMismatch, NoIndex) as err:
                 # A bundle is still worth having when the index cannot answer: say so.
                 notes.append(f"search unavailable ({err}); seeds ranked lexically")
             if hits is not None and not hits:

@@ -31,7 +31,13 @@ from typing import Any
 import numpy as np
 
 from ingest.config import Settings
-from ingest.errors import BackendUnavailable, IndexDamaged, InvalidInput, StorageUnavailable
+from ingest.errors import (
+    BackendUnavailable,
+    IndexDamaged,
+    InvalidInput,
+    NoIndex,
+    StorageUnavailable,
+)
 from ingest.layout import VECTOR_CACHE, IndexLayout, Manifest, check_manifest, sqlite_damage
 from ingest.lexical import LexicalIndex
 from ingest.vectors import VectorCache, VectorStore, forget_embedded
@@ -42,12 +48,6 @@ __all__ = ["VECTOR_CACHE", "NoIndex", "WarmIndexLoader"]
 
 # An ingest running right now may delete vectors between our two reads; a retry sees its commit.
 LOAD_ATTEMPTS = 3
-
-
-class NoIndex(InvalidInput):
-    """Search was asked before any ingest completed in the data dir."""
-
-    code = "no_index"
 
 
 class WarmIndexLoader:

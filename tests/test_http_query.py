@@ -178,3 +178,26 @@ def test_search_before_any_ingest_is_409_no_index(tmp_path):
         response = built(client.get("/search", params={"q": "tokens"}))
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "no_index"
+
+
+def test_an_unfinished_rebuild_is_no_index_for_search_and_lexical_seeds_for_context(tmp_path):
+    """A rebuild that stopped midway (spec 076): search says so; a bundle is still given."""
+    import json as json_module
+
+    from ingest.layout import IndexLayout
+
+    for name, text in SPECS.items():
+        write_spec(tmp_path / "specs", name, text)
+    SpecMemory(tmp_path / "specs", tmp_path / "data", embedder=FakeEmbedder()).ingest()
+    manifest = IndexLayout(tmp_path / "data").manifest_path
+    data = json_module.loads(manifest.read_text())
+    manifest.write_text(json_module.dumps({**data, "complete": False}))
+    memory = SpecMemory(tmp_path / "specs", tmp_path / "data", embedder=FakeEmbedder())
+    with TestClient(create_app(memory, token=TOKEN, mount_mcp=False)) as client:
+        search = client.get("/search", params={"q": "tokens"})
+        bundle = client.post("/context", json={"query": "token refresh", "budget": 1000})
+    assert search.status_code == 409
+    assert search.json()["error"]["code"] == "no_index"
+    assert "being rebuilt" in search.json()["error"]["message"]
+    assert bundle.status_code == 200
+    assert any("seeds ranked lexically" in note for note in bundle.json()["notes"])

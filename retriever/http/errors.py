@@ -29,6 +29,7 @@ from ingest.errors import (
     IndexDamaged,
     IndexMismatch,
     InvalidInput,
+    NoIndex,
     SpecmemError,
     SpecNotFound,
     SpecParseError,
@@ -60,6 +61,7 @@ _STATUS: tuple[tuple[type[SpecmemError], int], ...] = (
     (SpecParseError, 422),
     (StaleWrite, 412),
     (IdempotencyKeyInUse, 409),
+    (NoIndex, 409),  # before InvalidInput, its base: the first class that matches decides
     (InvalidInput, 422),
     (IndexMismatch, 409),
     (IndexDamaged, 409),
@@ -99,14 +101,7 @@ def code_for_status(status: int) -> str:
     return _HTTP_CODES.get(status, f"http_{status}")
 
 
-# Errors other modules define as subclasses, whose class the table above would misjudge: a search
-# before any ingest is a valid request the server cannot answer yet, not a bad one.
-_STATUS_BY_CODE = {"no_index": 409}
-
-
 def status_for(err: SpecmemError) -> int:
-    if err.code in _STATUS_BY_CODE:
-        return _STATUS_BY_CODE[err.code]
     for cls, status in _STATUS:
         if isinstance(err, cls):
             return status
