@@ -34,6 +34,7 @@ from pydantic import BeforeValidator, Field, WithJsonSchema
 from ingest.errors import SpecmemError, SpecNotFound, UnsafeReference
 from ingest.store import check_file_name
 
+from .pages import SpecPage
 from .paths import PathDisplay
 from .service import SpecMemory
 from .wire import jsonable
@@ -374,14 +375,11 @@ def _register_read_tools(server: MCPServer, memory: SpecMemory) -> None:
         specs = memory.list_specs(
             status=status, tags=tags, priority=priority, include_archived=include_archived
         )
-        page = specs[offset : offset + limit]
         fields = ("spec", "title", "status", "priority", "tags", "depends_on", "hash")
-        return {
-            "specs": [{k: s.summary()[k] for k in fields} for s in page],
-            "total": len(specs),
-            "offset": offset,
-            "next_offset": offset + limit if offset + limit < len(specs) else None,
-        }
+        # The compact fields are this door's policy: an agent's context is the scarce thing.
+        return SpecPage.of(specs, limit, offset).to_dict(
+            lambda s: {k: v for k, v in s.summary().items() if k in fields}
+        )
 
     @server.tool(annotations=READ_ONLY)
     @_tool_errors

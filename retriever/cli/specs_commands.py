@@ -6,6 +6,7 @@ import click
 
 from ingest.model import Spec
 
+from ..pages import SpecPage
 from . import OUTPUT, cli, emit, handle_errors, memory_of
 
 
@@ -32,8 +33,8 @@ def list_command(ctx, status, tag, priority, archived, output):
     )
     problems = memory.catalog().problems
     data = {
-        "specs": [s.summary() for s in specs],
-        "count": len(specs),
+        **SpecPage.of(specs, None).to_dict(),
+        "count": len(specs),  # as before `total`; kept for scripts that read it
         "problems": [p.to_dict() for p in problems],
     }
 

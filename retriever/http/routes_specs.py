@@ -15,6 +15,7 @@ from ingest.model import Spec, parse_dir_name
 from ingest.writes import utc_now
 
 from ..events import parse_timestamp
+from ..pages import LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, SpecPage
 from ..service import SpecMemory
 from ..wire import jsonable
 from .deps import Answer, AuthRefused, IdempotencyKey, Memory, Reader, Writer, reply
@@ -142,18 +143,12 @@ def list_specs(
     tag: Annotated[list[str], Query(description="All must match")] = [],  # noqa: B006
     priority: Annotated[list[str], Query()] = [],  # noqa: B006
     archived: bool = False,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    limit: Annotated[int, Query(ge=1, le=LIST_LIMIT_MAX)] = LIST_LIMIT_DEFAULT,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     specs = memory.list_specs(status=status, tags=tag, priority=priority, include_archived=archived)
-    page = specs[offset : offset + limit]
-    return {
-        "specs": [jsonable(s.summary()) for s in page],
-        "total": len(specs),
-        "limit": limit,
-        "offset": offset,
-        "problems": len(memory.catalog().problems),
-    }
+    page = SpecPage.of(specs, limit, offset).to_dict(lambda s: jsonable(s.summary()))
+    return {**page, "problems": len(memory.catalog().problems)}
 
 
 @router.get("/specs/{spec_id}", dependencies=[Reader], summary="Read one spec")

@@ -42,7 +42,14 @@ ROOT = REPO / ".specmem-bench" / "served"
 ROUNDS = 2
 BUDGET = 4000
 TOKEN = "bench-served-token-0123456789"
+# A copy's chunk header reads "1045 slug words c1: Title · copy 1" where its original's reads
+# "045 slug words: Title"; the body can name the copy's title too.
+_COPY_HEADER = re.compile(r"^[1-9](\d{3}) (.*) c\d+: (.*) · copy \d+$", re.M)
 _COPY_MARK = re.compile(r"-c\d+\b| · copy \d+")
+
+
+def _original(text: str) -> str:
+    return _COPY_MARK.sub("", _COPY_HEADER.sub(r"\1 \2: \3", text))
 
 
 class _CopyMemo:
@@ -54,7 +61,7 @@ class _CopyMemo:
         self._seen: dict[str, np.ndarray] = {}
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        keys = [_COPY_MARK.sub("", text) for text in texts]
+        keys = [_original(text) for text in texts]
         missing = sorted({k for k in keys if k not in self._seen})
         if missing:
             self._seen.update(zip(missing, self.real.embed_documents(missing), strict=True))
