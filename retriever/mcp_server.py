@@ -36,13 +36,20 @@ from ingest.store import check_file_name
 
 from .pages import SpecPage
 from .paths import PathDisplay
+from .request_model import (
+    BUDGET_MIN,
+    DEPTH_DEFAULT,
+    DEPTH_MAX,
+    MCP_BUDGET_DEFAULT,
+    MCP_BUDGET_MAX,
+    ContextRequest,
+    built,
+)
 from .service import SpecMemory
 from .wire import jsonable
 
 __all__ = [
-    "DEFAULT_CONTEXT_BUDGET",
     "MAX_BODY_CHARS",
-    "MAX_CONTEXT_BUDGET",
     "READ_TOOLS",
     "WRITE_TOOLS",
     "StrictArgumentsMCPServer",
@@ -50,8 +57,6 @@ __all__ = [
     "unknown_arguments_message",
 ]
 
-DEFAULT_CONTEXT_BUDGET = 8_000
-MAX_CONTEXT_BUDGET = 20_000
 MAX_BODY_CHARS = 40_000
 MAX_LIST_ITEMS = 100
 READ_TOOLS = (
@@ -387,15 +392,17 @@ def _register_read_tools(server: MCPServer, memory: SpecMemory) -> None:
         query: Annotated[str | None, Field(description="What you are working on")] = None,
         specs: Annotated[list[str] | None, Field(description="Spec ids to center on")] = None,
         budget: Annotated[
-            int, Field(ge=200, le=MAX_CONTEXT_BUDGET, description="Token budget (cl100k)")
-        ] = DEFAULT_CONTEXT_BUDGET,
-        depth: Annotated[int, Field(ge=0, le=5, description="Dependency hops")] = 2,
+            int,
+            Field(ge=BUDGET_MIN, le=MCP_BUDGET_MAX, description="Token budget (cl100k)"),
+        ] = MCP_BUDGET_DEFAULT,
+        depth: Annotated[int, Field(ge=0, le=DEPTH_MAX, description="Dependency hops")] = (
+            DEPTH_DEFAULT
+        ),
     ) -> dict[str, Any]:
         """A context bundle for a task: the most relevant spec passages, their dependencies and
         recent history, packed to fit `budget` tokens, each item with why it was included."""
-        if not (query and query.strip()) and not specs:
-            raise ToolError("[invalid_input] give a query, spec ids, or both")
-        bundle = jsonable(memory.context(query, specs=specs or (), budget=budget, depth=depth))
+        request = built(ContextRequest, query=query, specs=specs or [], budget=budget, depth=depth)
+        bundle = jsonable(memory.context(request.query, **request.service_arguments()))
         return bundle_for_agent(bundle)  # type: ignore[return-value]  # already a tool result
 
     @server.tool(annotations=READ_ONLY)

@@ -69,9 +69,7 @@ def test_settings_are_read_in_one_place():
     assert readers == []
 
 
-def test_settings_carry_the_event_log_folder_the_backend_and_the_model_cache(
-    tmp_path, monkeypatch
-):
+def test_settings_carry_the_event_log_folder_the_backend_and_the_model_cache(tmp_path, monkeypatch):
     from ingest.config import Settings
     from retriever.events import event_log_path
 

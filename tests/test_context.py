@@ -266,7 +266,8 @@ def test_cli_json_has_items_tokens_and_rendered(decision_specs, tmp_path):
 def test_cli_reports_bad_input_as_an_error(decision_specs, tmp_path):
     result = run_cli(decision_specs, tmp_path, "--spec", "002", "--budget", "0")
     assert result.exit_code == 1
-    assert "budget must be at least 1 token" in result.stderr
+    # One limit at every door since issue 12 (retriever.request_model): 100 tokens.
+    assert "budget must be at least 100 tokens" in result.stderr
     result = run_cli(decision_specs, tmp_path)
     assert result.exit_code == 1
     assert "needs a query or at least one spec" in result.stderr

@@ -50,3 +50,25 @@ def test_list_pages_have_one_shape_over_http_mcp_and_the_cli(tiny_specs, tmp_pat
     assert (mcp["limit"], mcp["next_offset"]) == (2, 2)
     assert (listed["limit"], listed["next_offset"], len(listed["specs"])) == (None, None, 3)
     assert [s["spec"] for s in http["specs"]] == [s["spec"] for s in mcp["specs"]]
+
+
+def test_a_context_budget_is_refused_with_the_same_sentence_at_every_door(tiny_specs, tmp_path):
+    memory = SpecMemory(tiny_specs, tmp_path / "data", embedder=FakeEmbedder())
+    sentence = "budget must be at least 100 tokens"
+    with TestClient(create_app(memory, mount_mcp=False)) as client:
+        http = client.post("/context", json={"query": "tokens", "budget": 50})
+        too_big = client.post("/context", json={"query": "tokens", "budget": 150_000})
+
+    async def scenario():
+        async with Client(build_mcp_server(memory)) as session:
+            return await session.call_tool("get_context", {"query": "tokens", "budget": 50})
+
+    mcp = anyio.run(scenario)
+    args = ["--specs-dir", str(tiny_specs), "--data-dir", str(tmp_path / "data"), "context"]
+    small = CliRunner().invoke(cli, [*args, "tokens", "--budget", "50"])
+    big = CliRunner().invoke(cli, [*args, "tokens", "--budget", "150000"])
+    assert http.status_code == 422 and sentence in http.text
+    assert too_big.status_code == 422 and "at most 100,000 tokens" in too_big.text
+    assert mcp.is_error and "100" in mcp.content[0].text
+    assert small.exit_code == 1 and sentence in small.stderr
+    assert big.exit_code == 1 and "at most 100,000 tokens" in big.stderr

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
-from ..context import MAX_BUDGET, MAX_DEPTH
+from ..request_model import (
+    BUDGET_DEFAULT,
+    BUDGET_MAX,
+    BUDGET_MIN,
+    DEPTH_DEFAULT,
+    DEPTH_MAX,
+    ContextRequest,
+    built,
+)
 from . import cli, emit, handle_errors, memory_of
 
 
@@ -20,16 +28,16 @@ from . import cli, emit, handle_errors, memory_of
 @click.option(
     "--budget",
     type=int,
-    default=4000,
+    default=BUDGET_DEFAULT,
     show_default=True,
-    help=f"Most tokens (cl100k) the bundle may use; above {MAX_BUDGET} it is capped.",
+    help=f"Most tokens (cl100k) the bundle may use, {BUDGET_MIN} to {BUDGET_MAX}.",
 )
 @click.option(
     "--depth",
     type=int,
-    default=2,
+    default=DEPTH_DEFAULT,
     show_default=True,
-    help=f"How many depends_on hops to follow from each seed (0-{MAX_DEPTH}).",
+    help=f"How many depends_on hops to follow from each seed (0-{DEPTH_MAX}).",
 )
 @click.option(
     "-o",
@@ -44,7 +52,9 @@ from . import cli, emit, handle_errors, memory_of
 def context_command(ctx, query, specs, budget, depth, output):
     """The specs, sections, decisions and history that matter for QUERY and/or --spec, within
     --budget tokens: the markdown an agent pastes into its prompt."""
-    bundle = memory_of(ctx).context(query, specs=list(specs), budget=budget, depth=depth)
+    memory = memory_of(ctx)
+    request = built(ContextRequest, query=query, specs=list(specs), budget=budget, depth=depth)
+    bundle = memory.context(request.query, **request.service_arguments())
     if output == "json":
         emit("json", bundle.to_dict())
         return

@@ -5,32 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..request_model import ContextRequest
 from ..wire import jsonable
 from .deps import Memory, Reader
 
-__all__ = ["MAX_CONTEXT_BUDGET", "router"]
-
-MAX_CONTEXT_BUDGET = 100_000
+__all__ = ["router"]
 
 router = APIRouter(tags=["search"], dependencies=[Reader])
-
-
-class ContextRequest(BaseModel):
-    """Ask for a token-budgeted bundle about a question, some specs, or both."""
-
-    model_config = ConfigDict(extra="forbid")
-    query: str | None = Field(None, max_length=2_000)
-    specs: list[str] = Field(default_factory=list, max_length=50)
-    budget: int = Field(4_000, ge=100, le=MAX_CONTEXT_BUDGET, description="Tokens (cl100k)")
-    depth: int = Field(2, ge=0, le=5, description="Dependency hops to follow")
-
-    @model_validator(mode="after")
-    def _query_or_specs(self) -> ContextRequest:
-        if not (self.query and self.query.strip()) and not self.specs:
-            raise ValueError("send a query, spec ids, or both")
-        return self
 
 
 @router.get("/search", summary="Ranked spec search")
@@ -56,7 +38,5 @@ def search(
 
 @router.post("/context", summary="Token-budgeted context bundle")
 def context(request: ContextRequest, memory: Memory) -> Any:
-    bundle = memory.context(
-        request.query, specs=request.specs, budget=request.budget, depth=request.depth
-    )
+    bundle = memory.context(request.query, **request.service_arguments())
     return jsonable(bundle)
