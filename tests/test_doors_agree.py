@@ -72,3 +72,20 @@ def test_a_context_budget_is_refused_with_the_same_sentence_at_every_door(tiny_s
     assert mcp.is_error and "100" in mcp.content[0].text
     assert small.exit_code == 1 and sentence in small.stderr
     assert big.exit_code == 1 and "at most 100,000 tokens" in big.stderr
+
+
+def test_an_unknown_query_parameter_is_refused_naming_it_as_an_unknown_field_is(
+    tiny_specs, tmp_path
+):
+    memory = SpecMemory(tiny_specs, tmp_path / "data", embedder=FakeEmbedder())
+    memory.ingest()
+    with TestClient(create_app(memory, mount_mcp=False)) as client:
+        typo = client.get("/search", params={"q": "tokens", "limt": 5})
+        fine = client.get("/search", params={"q": "tokens", "limit": 5, "tag": "auth"})
+        listed = client.get("/specs", params={"status": "complete", "archived": "true"})
+        health = client.get("/health", params={"verbose": 1})
+    assert typo.status_code == 422
+    assert typo.json()["error"]["code"] == "invalid_input"
+    assert "limt" in typo.json()["error"]["message"] and "limit" in typo.json()["error"]["message"]
+    assert fine.status_code == 200 and listed.status_code == 200
+    assert health.status_code == 422

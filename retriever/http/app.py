@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import BaseModel
 from starlette.routing import Route
@@ -19,7 +19,7 @@ from ingest.errors import InvalidInput
 
 from ..paths import PathDisplay
 from ..service import SpecMemory
-from .deps import Memory
+from .deps import Memory, refuse_unknown_query
 from .errors import AnswerShape, install_error_handlers
 from .idempotency import IdempotencyKeys
 from .routes_events import router as events_router
@@ -131,6 +131,7 @@ def create_app(
         docs_url=None if protect_reads else "/docs",
         redoc_url=None,
         openapi_url=None if protect_reads else "/openapi.json",
+        dependencies=[Depends(refuse_unknown_query)],
     )
     app.state.memory = memory
     app.state.policy = policy

@@ -15,6 +15,8 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
+from ingest.errors import InvalidInput
+
 from ..service import SpecMemory
 from .idempotency import IdempotencyKeys, Replay, crash_point, request_fingerprint
 from .security import AccessPolicy
@@ -26,6 +28,7 @@ __all__ = [
     "Memory",
     "Reader",
     "Writer",
+    "refuse_unknown_query",
     "replayed",
     "reply",
 ]
@@ -119,3 +122,24 @@ def reply(
 def replayed(status: int, body: Any, headers: dict[str, str]) -> JSONResponse:
     headers = {**headers, "Idempotent-Replayed": "true"}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def refuse_unknown_query(request: Request) -> None:
+    """Unknown query parameters are refused (422), as unknown body fields are: `?limt=5` ran
+    with the default limit, and the client never learnt of its typo (issue 12). Async: it must
+    not take a worker thread for a dictionary lookup."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    if dependant is None:  # not a route of ours (the MCP mount, the docs)
+        return
+    known: set[str] = set()
+    pending = [dependant]
+    while pending:  # the route's own parameters and those of every dependency it declares
+        current = pending.pop()
+        known.update(param.alias for param in current.query_params)
+        pending.extend(current.dependencies)
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise InvalidInput(
+            f"unknown query parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} "
+            f"(accepted: {', '.join(sorted(known)) or 'none'})"
+        )
