@@ -175,7 +175,8 @@ def test_a_1_mb_url_is_414_and_a_long_one_under_the_limit_is_served(server):
     _, *answer = stream_until_answered(server, b"GET /", b"b" * 65536, 100 * MIB)
     assert_error(*answer, 414, "uri_too_long")
     query = "x" * (MAX_REQUEST_LINE_BYTES - 200)
-    response = httpx.get(f"http://{server[0]}:{server[1]}/health?q={query}")
+    # A parameter the route declares: unknown ones are refused since issue 12.
+    response = httpx.get(f"http://{server[0]}:{server[1]}/specs?tag={query}")
     assert response.status_code == 200
     assert MAX_REQUEST_LINE_BYTES < MAX_HEAD_BYTES
 
