@@ -88,6 +88,7 @@ class SeedHit:
 
 SeedRanker = Callable[[str, int], Sequence[SeedHit]]
 HistoryOf = Callable[[Spec], Sequence[Mapping[str, Any]]]
+HistoriesOf = Callable[[Sequence[Spec]], Mapping[str, Sequence[Mapping[str, Any]]]]
 
 
 def search_seed_ranker(search: Callable[..., Sequence[Any]]) -> SeedRanker:
@@ -130,8 +131,11 @@ def build_context(
     *,
     seed_ranker: SeedRanker | None = None,
     history_of: HistoryOf | None = None,
+    histories_of: HistoriesOf | None = None,
 ) -> ContextBundle:
-    """A ContextBundle for `query` and/or the named `specs` (resolved strictly)."""
+    """A ContextBundle for `query` and/or the named `specs` (resolved strictly). History comes
+    from `histories_of` (every candidate at once), else `history_of` (one spec at a time), else
+    the frontmatter transitions."""
     budget, notes = check_budget(budget)
     depth = _check_depth(depth)
     query = " ".join(query.split()) if query and query.strip() else None
@@ -175,6 +179,9 @@ def build_context(
 
     owners = [_candidate_owner(catalog.get(c.spec), c, seeds) for c in candidates]
     steps: list[Step] = []
+    if histories_of is not None:
+        known = histories_of([owner.spec for owner in owners])
+        history_of = lambda spec: known.get(spec.dir_name) or _transitions_only(spec)  # noqa: E731
     history_of = history_of or _transitions_only
     for position, owner in enumerate(owners):
         steps.extend(

@@ -408,9 +408,9 @@ class SpecMemory:
         ranker = None
         if query and self.index_follower.index_exists():
             ranker = search_seed_ranker(self.search)
-        history_of = None  # transitions only; a read never creates the event log
+        histories_of = None  # transitions only; a read never creates the event log
         if self.event_log.path.exists():
-            history_of = lambda spec: self.history(spec.dir_name, limit=20)  # noqa: E731
+            histories_of = self._histories
         bundle = build_context(
             self.catalog(),
             query,
@@ -418,7 +418,7 @@ class SpecMemory:
             budget,
             depth,
             seed_ranker=ranker,
-            history_of=history_of,
+            histories_of=histories_of,
         )
         if query and ranker is None:
             bundle.notes.append("no index: seeds ranked lexically (run `specmem ingest`)")
@@ -534,6 +534,16 @@ class SpecMemory:
         return self._list_events(
             spec=name, query=query, event_type=type, limit=limit, offset=offset
         )
+
+    def _histories(self, specs: Sequence[Spec], limit: int = 20) -> dict[str, list[dict[str, Any]]]:
+        """`history` of several specs with one query of the event log; a spec without events
+        is left out (its transitions are its history)."""
+        by_spec = {spec.dir_name: spec for spec in specs}
+        recent = self.event_log.recent_by_spec(list(by_spec), limit)
+        return {
+            name: merge_history(by_spec[name].meta.transitions, events, limit)
+            for name, events in recent.items()
+        }
 
     def history(self, ref: object, *, limit: int = 100) -> list[dict[str, Any]]:
         """Status transitions and linked events of a spec, newest first.

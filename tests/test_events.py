@@ -156,3 +156,20 @@ def test_reading_events_never_creates_the_log(memory, tmp_path):
     assert memory.search_events("anything") == []
     assert [item["kind"] for item in memory.history("1")] == []
     assert not (tmp_path / "data" / "events.sqlite").exists()
+
+
+def test_the_histories_of_many_specs_in_one_query_are_each_specs_history(tiny_specs, tmp_path):
+    """Context bundles read every candidate's history at once (spec 077): the same lists."""
+    from retriever import SpecMemory
+
+    memory = SpecMemory(tiny_specs, tmp_path / "data")
+    for n in range(3):
+        memory.log_event("1", "note", summary=f"first {n}", at=f"2025-01-0{n + 1}T00:00:00Z")
+    for n in range(25):
+        memory.log_event("2", "note", summary=f"second {n}", at=f"2025-02-{n + 1:02d}T00:00:00Z")
+    specs = [memory.get_spec(ref) for ref in ("1", "2", "3")]
+    together = memory._histories(specs)
+    assert set(together) == {"001-auth-design", "002-token-refresh"}  # 003 has no events
+    for name, history in together.items():
+        assert history == memory.history(name, limit=20)
+    assert len(together["002-token-refresh"]) == 20
