@@ -39,6 +39,7 @@ class LiveCatalog:
         # Batches of events seen, and how many of them the cached catalog's scan began after.
         self._events_seen = 0
         self._events_scanned = 0
+        self._patches = 0  # one-spec swaps after writes: a scan begun before one must not win
 
     def fingerprint(self) -> tuple:
         """Cheap change detector: which spec dirs and markdown files exist, sub-folders included,
@@ -103,6 +104,8 @@ class LiveCatalog:
                 if self._watch.changes():
                     self._events_seen += 1
                 seen = self._events_seen if watching else None
+        with self._lock:
+            patches = self._patches
         if seen is None and fingerprint is None:
             fingerprint = self.fingerprint()  # the watch failed (a limit): stats from now on
         fresh = self.store.scan()
@@ -111,6 +114,11 @@ class LiveCatalog:
             self._watching = seen is not None
             if seen is not None:
                 self._events_scanned = seen
+                if self._patches != patches:
+                    # A write swapped its spec in while this scan read the disk, and drained its
+                    # events: the scan may have read the file before that write, so the next
+                    # read must scan again rather than trust this catalog.
+                    self._events_seen += 1
         return fresh
 
     def after_write(self, spec: Spec) -> None:
@@ -165,6 +173,7 @@ class LiveCatalog:
             with self._lock:
                 if self._catalog is catalog:
                     self._catalog = swapped
+                    self._patches += 1
                     if not watching:
                         self._fingerprint = now
                     return

@@ -128,3 +128,37 @@ def test_derived_state_lives_with_the_catalog_version(tiny_specs, tmp_path):
     assert newer is not catalog and newer.get("2").content_hash == spec.content_hash
     assert "section_index" not in newer.derived
     assert section_index(newer) is not section_index(catalog)
+
+
+def test_concurrent_writers_never_read_their_own_spec_stale(tmp_path):
+    """Found by the load run: a rescan that began before a write's one-spec swap, and ended
+    after it, put the old file back with the write's events already drained, and every later
+    read of that spec was stale (412 on the next write). Each writer owns one spec here, as an
+    orchestrator's callbacks do."""
+    import threading
+
+    from ingest.embedding import FakeEmbedder
+    from ingest.store import content_hash
+
+    specs = tmp_path / "specs"
+    names = [f"{n:03d}-feature-{n}" for n in range(1, 13)]
+    for name in names:
+        write_spec(specs, name, f"---\nstatus: planned\n---\n# {name}\n\n## Overview\nWords.\n")
+    memory = SpecMemory(specs, tmp_path / "data", embedder=FakeEmbedder())
+    memory.ingest()  # the re-index after each write widens the windows, as in production
+    problems: list[tuple[str, int]] = []
+
+    def writer(name: str) -> None:
+        for i in range(30):
+            spec = memory.get_spec(name)
+            if spec.content_hash != content_hash((spec.path / "README.md").read_bytes()):
+                problems.append((name, i))
+            status = ("planned", "in-progress", "complete")[i % 3]
+            memory.update_spec(name, status=status, expected_hash=spec.content_hash)
+
+    threads = [threading.Thread(target=writer, args=(name,)) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert problems == []
