@@ -68,12 +68,18 @@ class UnsafeReference(SpecmemError):
 
 
 class SpecParseError(SpecmemError):
+    """A file that cannot be read as a spec. `problem` is validate's code for it (a key of
+    ingest.validate.CODES), set where the problem is found, never read back from `reason`."""
+
     code = "spec_parse_error"
 
-    def __init__(self, path: str, reason: str, line: int | None = None):
+    def __init__(
+        self, path: str, reason: str, line: int | None = None, *, problem: str = "file-unreadable"
+    ):
         self.path = path
         self.reason = reason
         self.line = line
+        self.problem = problem
         where = f"{path}:{line}" if line else path
         super().__init__(f"{where}: {reason}")
 

@@ -203,7 +203,11 @@ def load_yaml_value(yaml_text: str) -> Any:
 def parse_yaml(yaml_text: str, path: str, first_line: int = 2) -> dict[str, Any]:
     """Parse frontmatter YAML into a mapping, raising SpecParseError with the file line."""
     if len(yaml_text) > MAX_FRONTMATTER_CHARS:
-        raise SpecParseError(path, f"frontmatter is larger than {MAX_FRONTMATTER_CHARS} characters")
+        raise SpecParseError(
+            path,
+            f"frontmatter is larger than {MAX_FRONTMATTER_CHARS} characters",
+            problem="frontmatter-too-large",
+        )
     try:
         # Only text that could hold an alias pays for a second pass over its events.
         if "*" in yaml_text:
@@ -215,7 +219,7 @@ def parse_yaml(yaml_text: str, path: str, first_line: int = 2) -> dict[str, Any]
             f"frontmatter value out of range: {err.problem} on line {line}"
             f" (specmem reads integers of up to {MAX_INT_DIGITS} digits)"
         )
-        raise SpecParseError(path, reason, line) from None
+        raise SpecParseError(path, reason, line, problem="value-out-of-range") from None
     except _DuplicateKey as err:
         first = first_line + err.first_mark.line
         again = first_line + err.problem_mark.line  # type: ignore[union-attr]  # always set
@@ -223,7 +227,7 @@ def parse_yaml(yaml_text: str, path: str, first_line: int = 2) -> dict[str, Any]
             f"invalid YAML frontmatter: duplicate key {err.key!r} on lines {first} and {again}"
             " (each key may appear once; LeanSpec's own parser refuses this file too)"
         )
-        raise SpecParseError(path, reason, again) from None
+        raise SpecParseError(path, reason, again, problem="yaml-invalid") from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         if mark is not None and err.context_mark and mark.line >= yaml_text.count("\n"):
@@ -235,9 +239,13 @@ def parse_yaml(yaml_text: str, path: str, first_line: int = 2) -> dict[str, Any]
         if err.context and err.context_mark is not None and err.context_mark is not mark:
             # "did not find expected ']'" on line 4 is found while parsing a `[` opened on line 3.
             reason += f" ({err.context} started on line {first_line + err.context_mark.line})"
-        raise SpecParseError(path, f"invalid YAML frontmatter: {reason}", line) from None
+        raise SpecParseError(
+            path, f"invalid YAML frontmatter: {reason}", line, problem="yaml-invalid"
+        ) from None
     except yaml.YAMLError as err:
-        raise SpecParseError(path, f"invalid YAML frontmatter: {err}", first_line) from None
+        raise SpecParseError(
+            path, f"invalid YAML frontmatter: {err}", first_line, problem="yaml-invalid"
+        ) from None
     except (
         ValueError,
         TypeError,
@@ -248,12 +256,15 @@ def parse_yaml(yaml_text: str, path: str, first_line: int = 2) -> dict[str, Any]
     ) as err:
         # PyYAML's constructors raise plain Python errors for values such as `!!int zz`.
         reason = f"invalid YAML frontmatter: {type(err).__name__}: {err}"
-        raise SpecParseError(path, reason, first_line) from None
+        raise SpecParseError(path, reason, first_line, problem="yaml-invalid") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise SpecParseError(
-            path, "frontmatter must be a YAML mapping of keys to values", first_line
+            path,
+            "frontmatter must be a YAML mapping of keys to values",
+            first_line,
+            problem="frontmatter-not-mapping",
         )
     mapping = {_key_text(key): value for key, value in data.items()}
     if len(mapping) < len(data):
@@ -264,6 +275,7 @@ def parse_yaml(yaml_text: str, path: str, first_line: int = 2) -> dict[str, Any]
             path,
             f"invalid YAML frontmatter: duplicate key {clash!r} (written two ways)",
             first_line,
+            problem="yaml-invalid",
         )
     return mapping
 

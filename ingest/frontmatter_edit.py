@@ -140,7 +140,9 @@ class EditableDocument:
         try:
             text = data[len(BOM) :].decode("utf-8") if bom else data.decode("utf-8")
         except UnicodeDecodeError as err:
-            raise SpecParseError(path, f"not valid UTF-8 (byte {err.start})") from None
+            raise SpecParseError(
+                path, f"not valid UTF-8 (byte {err.start})", problem="file-not-utf8"
+            ) from None
         raw = _LINES.findall(text)
         newline = "\r\n" if raw and raw[0].endswith("\r\n") else "\n"
         if raw and raw[0].rstrip("\r\n").rstrip() == "---":

@@ -19,6 +19,7 @@ __all__ = [
     "LoadProblem",
     "Spec",
     "SpecFile",
+    "dir_name_code",
     "dir_name_problem",
     "dir_number",
     "parse_dir_name",
@@ -70,6 +71,12 @@ def reference_problem(text: str) -> str | None:
         if category in ("Cc", "Zl", "Zp") or (category == "Cf" and c not in _JOINERS):
             return f"it holds {_char(c)}, a control or invisible character"
     return None
+
+
+def dir_name_code(name: str) -> str:
+    """validate's code for a directory `dir_name_problem` refuses: a folder without any number
+    is something else (info), anything else that starts like a number is a misnamed spec."""
+    return "dir-name-invalid" if name[:1].isnumeric() else "dir-not-spec"
 
 
 def dir_name_problem(name: str) -> str | None:
@@ -231,9 +238,17 @@ class LoadProblem:
     line: int | None = None
     spec: str | None = None
 
+    # validate's code for it (a key of ingest.validate.CODES), set where the problem is found.
+    code: str = "file-unreadable"
+
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path
         return f"{where}: {self.reason}"
+
+    @classmethod
+    def of(cls, err: Any, spec: str | None = None) -> LoadProblem:
+        """The problem a SpecParseError describes."""
+        return cls(err.path, err.reason, err.line, spec=spec, code=err.problem)
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "line": self.line, "spec": self.spec, "reason": self.reason}

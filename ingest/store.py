@@ -30,6 +30,7 @@ from .model import (
     LoadProblem,
     Spec,
     SpecFile,
+    dir_name_code,
     dir_name_problem,
     parse_dir_name,
     reference_problem,
@@ -141,13 +142,19 @@ def read_spec_text(path: Path, root: Path) -> tuple[str, bytes, list[str]]:
     """Read one markdown file as text: (text, raw bytes, warnings). Raises SpecParseError."""
     shown = str(path)
     if not is_inside(root, path):
-        raise SpecParseError(shown, "refused: the file resolves outside the specs dir")
+        raise SpecParseError(
+            shown, "refused: the file resolves outside the specs dir", problem="outside-specs-dir"
+        )
     try:
         size = path.stat().st_size
     except OSError as err:
         raise SpecParseError(shown, f"cannot read: {err.strerror}") from None
     if size > MAX_FILE_BYTES:
-        raise SpecParseError(shown, f"file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit")
+        raise SpecParseError(
+            shown,
+            f"file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit",
+            problem="file-too-large",
+        )
     try:
         raw = path.read_bytes()
     except OSError as err:
@@ -158,14 +165,18 @@ def read_spec_text(path: Path, root: Path) -> tuple[str, bytes, list[str]]:
         warnings.append(f"{shown}: starts with a UTF-8 byte-order mark")
         data = data[3:]
     if b"\x00" in data:
-        raise SpecParseError(shown, "binary file (contains NUL bytes), not markdown")
+        raise SpecParseError(
+            shown, "binary file (contains NUL bytes), not markdown", problem="file-binary"
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
-        raise SpecParseError(shown, f"not valid UTF-8 (byte {err.start})", line) from None
+        raise SpecParseError(
+            shown, f"not valid UTF-8 (byte {err.start})", line, problem="file-not-utf8"
+        ) from None
     if not text.strip():
-        raise SpecParseError(shown, "empty file")
+        raise SpecParseError(shown, "empty file", problem="file-empty")
     return text, raw, warnings
 
 
@@ -180,7 +191,7 @@ class SpecFiles:
     """The markdown files of one spec dir, in reading order, and what the walk left unread."""
 
     found: list[tuple[str, str]] = field(default_factory=list)  # (name, path); POSIX name
-    left_out: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    left_out: list[tuple[str, str, str]] = field(default_factory=list)  # (path, reason, code)
     truncated: bool = False  # MAX_SPEC_FILES was reached with files still to come
 
 
@@ -212,7 +223,7 @@ def _walk(listing: SpecFiles, folder: str, prefix: str, depth: int, root: Path) 
         with os.scandir(folder) as scan:
             entries = sorted(scan, key=lambda entry: entry.name)
     except OSError as err:
-        listing.left_out.append((folder, f"cannot read: {err.strerror}"))
+        listing.left_out.append((folder, f"cannot read: {err.strerror}", "file-unreadable"))
         return
     folders = []
     for entry in entries:
@@ -223,7 +234,7 @@ def _walk(listing: SpecFiles, folder: str, prefix: str, depth: int, root: Path) 
                 reason = (
                     f"over the {MAX_SPEC_FILES}-file limit for one spec: it and the rest unread"
                 )
-                listing.left_out.append((entry.path, reason))
+                listing.left_out.append((entry.path, reason, "files-over-limit"))
                 listing.truncated = True
                 return
             listing.found.append((prefix + entry.name, entry.path))
@@ -234,7 +245,7 @@ def _walk(listing: SpecFiles, folder: str, prefix: str, depth: int, root: Path) 
             return
         refused = _refusal(entry, folder, depth, root)
         if refused is not None:
-            listing.left_out.append((entry.path, refused))
+            listing.left_out.append((entry.path, *refused))
             continue
         _walk(listing, entry.path, f"{prefix}{entry.name}/", depth + 1, root)
 
@@ -254,17 +265,20 @@ def _sub_folders(folder: str, depth: int, root: Path) -> list[Path]:
     return found
 
 
-def _refusal(entry: os.DirEntry[str], parent: str, depth: int, root: Path) -> str | None:
-    """Why the walk must not enter this sub-folder, or None."""
+def _refusal(
+    entry: os.DirEntry[str], parent: str, depth: int, root: Path
+) -> tuple[str, str] | None:
+    """Why the walk must not enter this sub-folder, and validate's code for it; or None."""
     if depth >= MAX_FOLDER_DEPTH:
-        return f"folder over the {MAX_FOLDER_DEPTH}-level depth limit for one spec: not read"
+        reason = f"folder over the {MAX_FOLDER_DEPTH}-level depth limit for one spec: not read"
+        return reason, "files-over-limit"
     if not _entry_is(entry.is_symlink):
         return None
     if not is_inside(root, Path(entry.path)):
-        return "refused: the directory resolves outside the specs dir"
+        return "refused: the directory resolves outside the specs dir", "outside-specs-dir"
     target = os.path.realpath(entry.path)
     if os.path.commonpath([target, os.path.realpath(parent)]) == target:
-        return "refused: the directory links back to a folder that holds it"
+        return "refused: the directory links back to a folder that holds it", "folder-link-loop"
     return None
 
 
@@ -367,7 +381,7 @@ class Catalog:
         name = self.resolve_name(ref)
         if name in self.broken:
             problem = self.broken[name]
-            raise SpecParseError(problem.path, problem.reason, problem.line)
+            raise SpecParseError(problem.path, problem.reason, problem.line, problem=problem.code)
         return self.by_name[name]
 
     def try_resolve(self, ref: str) -> str | None:
@@ -414,7 +428,8 @@ class SpecStore:
                 problem = dir_name_problem(name)
                 if problem is not None:
                     if is_dir:
-                        listing.problems.append(LoadProblem(shown(entry.path), problem))
+                        code = dir_name_code(name)
+                        listing.problems.append(LoadProblem(shown(entry.path), problem, code=code))
                     continue
                 number, slug = name.split("-", 1)  # dir_name_problem found NNN-slug
                 if not is_dir:
@@ -446,7 +461,9 @@ class SpecStore:
             real = os.path.realpath(item.path)
             if real in real_bases.values():
                 reason = "alias of the specs dir or an archive folder (a symlink to it): not read"
-                listing.problems.append(LoadProblem(item.path, reason, spec=item.name))
+                listing.problems.append(
+                    LoadProblem(item.path, reason, spec=item.name, code="dir-alias")
+                )
                 continue
             first = owner.setdefault(real, item)
             if first is item:
@@ -456,7 +473,9 @@ class SpecStore:
                 f"alias of {first.name} (a symlink to the same directory): not a second spec "
                 f"and never written through; name {first.name}"
             )
-            listing.problems.append(LoadProblem(item.path, reason, spec=item.name))
+            listing.problems.append(
+                LoadProblem(item.path, reason, spec=item.name, code="dir-alias")
+            )
             if first.name != item.name:  # same name in another base: that name is the spec's
                 listing.aliases[item.name] = first.name
         return kept
@@ -500,6 +519,7 @@ class SpecStore:
                         "duplicate directory name (the specs dir or another archive folder "
                         "has a spec dir of this name too)",
                         spec=name,
+                        code="dir-duplicate",
                     )
                 )
                 continue
@@ -507,7 +527,7 @@ class SpecStore:
             try:
                 spec = self.load(directory, archived)
             except SpecParseError as err:
-                problem = LoadProblem(err.path, err.reason, err.line, spec=name)
+                problem = LoadProblem.of(err, spec=name)
                 problems.append(problem)
                 broken[name] = problem
                 continue
@@ -520,14 +540,17 @@ class SpecStore:
         parsed = parse_dir_name(directory.name)
         if parsed is None:
             reason = dir_name_problem(directory.name) or NOT_A_SPEC_NAME
-            raise SpecParseError(shown(str(directory)), reason)
+            code = dir_name_code(directory.name)
+            raise SpecParseError(shown(str(directory)), reason, problem=code)
         if not is_inside(self.root, directory):
             raise SpecParseError(
-                str(directory), "refused: the directory resolves outside the specs dir"
+                str(directory),
+                "refused: the directory resolves outside the specs dir",
+                problem="outside-specs-dir",
             )
         readme_path = directory / "README.md"
         if not readme_path.is_file():
-            raise SpecParseError(str(readme_path), "missing README.md")
+            raise SpecParseError(str(readme_path), "missing README.md", problem="readme-missing")
         name = directory.name
         text, raw, readme_warnings = read_spec_text(readme_path, self.root)
         notes = [_note(readme_path, message, name) for message in readme_warnings]
@@ -535,7 +558,11 @@ class SpecStore:
         meta_raw = parse_yaml(doc.yaml_text, str(readme_path)) if doc.yaml_text is not None else {}
         meta = normalize_frontmatter(meta_raw)
         if doc.yaml_text is None:
-            notes.append(LoadProblem(str(readme_path), "no frontmatter", spec=name))
+            notes.append(
+                LoadProblem(
+                    str(readme_path), "no frontmatter", spec=name, code="frontmatter-missing"
+                )
+            )
         sub_files = self._sub_files(directory, notes)
         number, slug = parsed
         return Spec(
@@ -558,7 +585,10 @@ class SpecStore:
         """Every markdown file but the README; each one that cannot be read becomes a note."""
         spec = directory.name
         listing = list_spec_files(directory, self.root)
-        notes.extend(LoadProblem(path, reason, spec=spec) for path, reason in listing.left_out)
+        notes.extend(
+            LoadProblem(path, reason, spec=spec, code=code)
+            for path, reason, code in listing.left_out
+        )
         sub_files = []
         for name, shown in listing.found:
             if name == "README.md":
@@ -567,7 +597,7 @@ class SpecStore:
             try:
                 text, raw, warnings = read_spec_text(path, self.root)
             except SpecParseError as err:
-                notes.append(LoadProblem(err.path, err.reason, err.line, spec=spec))
+                notes.append(LoadProblem.of(err, spec=spec))
                 continue
             notes.extend(_note(path, message, spec) for message in warnings)
             sub_files.append(SpecFile(name, path, text, content_hash(raw)))
@@ -578,4 +608,4 @@ def _note(path: Path, message: str, spec: str) -> LoadProblem:
     """A read_spec_text warning ("<path>: <reason>") as a LoadProblem naming that file."""
     prefix = f"{path}: "
     reason = message[len(prefix) :] if message.startswith(prefix) else message
-    return LoadProblem(str(path), reason, spec=spec)
+    return LoadProblem(str(path), reason, spec=spec, code="bom")

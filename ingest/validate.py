@@ -90,29 +90,6 @@ CODES: dict[str, tuple[str, str]] = {
     "stray-file": ("info", "a non-markdown file inside a spec directory"),
 }
 
-# How a LoadProblem's reason (worded by ingest.store and ingest.frontmatter) maps to a code.
-# Checked in order; the store's wording is pinned by tests of every broken-input case.
-_LOAD_REASONS: tuple[tuple[str, str], ...] = (
-    ("invalid YAML frontmatter", "yaml-invalid"),
-    ("frontmatter value out of range", "value-out-of-range"),
-    ("must be a YAML mapping", "frontmatter-not-mapping"),
-    ("frontmatter is larger than", "frontmatter-too-large"),
-    ("no frontmatter", "frontmatter-missing"),
-    ("empty file", "file-empty"),
-    ("binary file", "file-binary"),
-    ("not valid UTF-8", "file-not-utf8"),
-    ("-byte limit", "file-too-large"),
-    ("resolves outside the specs dir", "outside-specs-dir"),
-    ("missing README.md", "readme-missing"),
-    ("duplicate directory name", "dir-duplicate"),
-    ("not a spec directory name", "dir-name-invalid"),
-    ("has no NNN- number", "dir-not-spec"),
-    ("(a symlink to", "dir-alias"),
-    ("limit for one spec", "files-over-limit"),
-    ("links back to a folder that holds it", "folder-link-loop"),
-    ("byte-order mark", "bom"),
-)
-
 _TOP_LEVEL_KEY = re.compile(r"""^(?:"([^"]+)"|'([^']+)'|([^\s#:'"-][^:#]*?))\s*:(?:\s|$)""")
 _DATE_FIELDS = ("created", "created_at", "updated_at", "completed_at")
 
@@ -222,8 +199,8 @@ def _is_iso_time(value: str) -> bool:
 
 
 def _load_problem(problem: LoadProblem) -> Problem:
-    code = next((c for needle, c in _LOAD_REASONS if needle in problem.reason), "file-unreadable")
-    return _problem(code, problem.spec, problem.path, problem.line, problem.reason)
+    # The code was set where the problem was found (ingest.store, ingest.frontmatter).
+    return _problem(problem.code, problem.spec, problem.path, problem.line, problem.reason)
 
 
 def _frontmatter_problems(spec: Spec, key_lines: Mapping[str, int]) -> Iterable[Problem]:

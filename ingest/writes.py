@@ -205,7 +205,7 @@ def locked_readme(
     directory, archived = _spec_directory(catalog, name)
     if name in catalog.broken:
         problem = catalog.broken[name]
-        raise SpecParseError(problem.path, problem.reason, problem.line)
+        raise SpecParseError(problem.path, problem.reason, problem.line, problem=problem.code)
     with named_lock(data_dir, _lock_name(catalog.root, directory)):
         _refuse_alias(catalog.root, name, directory)
         readme = directory / "README.md"
@@ -464,7 +464,7 @@ def refreshed_catalog(store: SpecStore, catalog: Catalog) -> Catalog:
         try:
             spec = store.load(directory, archived)
         except SpecParseError as err:
-            broken[name] = LoadProblem(err.path, err.reason, err.line, spec=name)
+            broken[name] = LoadProblem.of(err, spec=name)
             problems.append(broken[name])
             continue
         specs.append(spec)

@@ -83,3 +83,13 @@ def test_settings_carry_the_event_log_folder_the_backend_and_the_model_cache(tmp
     monkeypatch.delenv("SPECMEM_EVENTS_DIR")
     plain = Settings.load(tmp_path / "specs", tmp_path / "data")
     assert event_log_path(plain) == tmp_path / "data" / "events.sqlite"
+
+
+def test_problem_codes_are_set_where_problems_are_found_never_read_from_their_wording():
+    """Issue 12: validate chose a load problem's code by searching its reason for phrases."""
+    source = (REPO / "ingest" / "validate.py").read_text(encoding="utf-8")
+    assert "in problem.reason" not in source and "_LOAD_REASONS" not in source
+    from ingest.model import LoadProblem
+    from ingest.validate import CODES
+
+    assert LoadProblem("x", "why").code in CODES  # the default names a real code too
