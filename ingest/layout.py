@@ -2,7 +2,7 @@
 
     <data dir>/                   default `.specmem` beside the specs dir
     ├── manifest.json             format, model name, dimension, build id (written atomically)
-    ├── lexical.sqlite            chunks, FTS5 over header + text, file/spec hash bookkeeping
+    ├── lexical.sqlite            chunks, file/spec hash bookkeeping (the chunk database)
     ├── chroma/                   the embedded ChromaDB (absent when SPECMEM_CHROMA_URL is set)
     ├── search-vectors.npz        the readers' copy of the vectors (retriever.warm_loader)
     ├── ingest.lock, locks/       one ingest at a time per data dir; per-spec write locks

@@ -1,5 +1,6 @@
-"""The SQLite half of the index: every chunk with all its fields, FTS5 over header and text, and
-the bookkeeping that makes ingest incremental (file stat + hash, spec metadata, generation).
+"""The SQLite half of the index: every chunk with all its fields, and the bookkeeping that makes
+ingest incremental (file stat + hash, spec metadata, generation). Lexical ranking itself is in
+memory (retriever.warm_index, retriever.lexical_rank); this is the chunk database it loads.
 
 SQLite is the index of record for WHAT is indexed: a chunk exists when its row does. Chroma
 holds the vectors of those ids and may briefly hold more (written before this commit) or fewer
@@ -8,7 +9,6 @@ here and fetch vectors by id (`VectorStore.get_vectors`), and can use `generatio
 that an ingest committed something new.
 
 Read API (for retriever/): `all_chunks()`, `chunk_order()`, `chunks_by_id(ids)`, `chunks_of(spec)`,
-`fts_search(match, limit, filters)`, `fts_query(text)` to build a safe MATCH expression,
 `spec_records()`, `generation()`. Readers open it with `readonly=True`: no schema, no WAL switch,
 no file created, so a server on a read-only data dir can read it (spec 043).
 
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -33,16 +32,14 @@ from .atomic import storage_errors
 from .chunking import Chunk
 from .errors import (
     IndexDamaged,
-    InvalidInput,
 )
-from .layout import SQLITE_ERROR, connect_sqlite_readonly, sqlite_error
+from .layout import connect_sqlite_readonly, sqlite_error
 
 __all__ = [
     "FileState",
     "LexicalIndex",
     "SpecRecord",
     "SpecUpdate",
-    "fts_query",
     "sqlite_errors",
 ]
 
@@ -90,19 +87,17 @@ CREATE TABLE IF NOT EXISTS chunks (
 -- Covering: readers list every chunk's id and lines in order without touching the texts.
 DROP INDEX IF EXISTS chunks_by_spec;
 CREATE INDEX IF NOT EXISTS chunks_in_order ON chunks (spec, ordinal, id, line_start, line_end);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5 (
-    id UNINDEXED, spec UNINDEXED, header, text, tokenize = 'porter unicode61'
-);
+-- An FTS5 table over header and text was filled by every ingest and never queried (issue 12):
+-- an index written before that is left without it at its next write, no rebuild needed.
+DROP TABLE IF EXISTS chunks_fts;
 """
 
 _CHUNK_COLUMNS = (
     "id, spec, file, ordinal, heading_path, section_kind, text, header, line_start, line_end, "
     "tokens, content_hash, title, status, priority, tags, model_tokens"
 )
-_FILTER_COLUMNS = {"spec", "file", "status", "priority", "section_kind"}
-_WORD = re.compile(r"\w+", re.UNICODE)
 _IN_BATCH = 500  # ids per `IN (...)`: well under SQLite's default limit of 32,766 variables
-_TABLES = ("meta", "files", "specs", "chunks", "chunks_fts")
+_TABLES = ("meta", "files", "specs", "chunks")
 
 
 @contextlib.contextmanager
@@ -145,13 +140,6 @@ class SpecRecord:
     depends_on: tuple[str, ...]
     archived: bool
     path: str
-
-
-def fts_query(text: str) -> str:
-    """A MATCH expression that ORs the words of `text`, each quoted (so `AND`, `-` or `"` in a
-    user's query are words, not FTS5 syntax). Empty string when `text` has no words."""
-    words = dict.fromkeys(word.lower() for word in _WORD.findall(text))
-    return " OR ".join(f'"{word}"' for word in words)
 
 
 def _chunk_row(chunk: Chunk) -> tuple[Any, ...]:
@@ -390,14 +378,13 @@ class LexicalIndex:
         with self._using():
             db = self._db
             db.execute("BEGIN IMMEDIATE")
-            for table in ("files", "specs", "chunks", "chunks_fts"):
+            for table in ("files", "specs", "chunks"):
                 db.execute(f"DELETE FROM {table}")
             db.execute("DELETE FROM meta WHERE key != 'generation'")
             db.execute("COMMIT")
 
     def _drop_spec(self, name: str) -> None:
         db = self._db
-        db.execute("DELETE FROM chunks_fts WHERE spec = ?", (name,))
         db.execute("DELETE FROM chunks WHERE spec = ?", (name,))
         db.execute("DELETE FROM specs WHERE name = ?", (name,))
         db.execute("DELETE FROM files WHERE spec = ?", (name,))
@@ -425,10 +412,6 @@ class LexicalIndex:
         db.executemany(
             f"INSERT INTO chunks ({_CHUNK_COLUMNS}) VALUES ({placeholders})",
             [_chunk_row(chunk) for chunk in update.chunks],
-        )
-        db.executemany(
-            "INSERT INTO chunks_fts (id, spec, header, text) VALUES (?, ?, ?, ?)",
-            [(c.id, c.spec, c.header, c.text) for c in update.chunks],
         )
         db.executemany(
             "INSERT OR REPLACE INTO files (path, spec, mtime_ns, size, hash) VALUES (?, ?, ?, ?, ?)",
@@ -479,43 +462,3 @@ class LexicalIndex:
     def count_chunks(self) -> int:
         with self._using():
             return int(self._db.execute("SELECT count(*) FROM chunks").fetchone()[0])
-
-    def fts_search(
-        self,
-        match: str,
-        limit: int = 50,
-        filters: dict[str, Sequence[str] | str] | None = None,
-    ) -> list[tuple[str, float]]:
-        """(chunk id, score) best first; score is -bm25 (higher is better). `match` is an FTS5
-        expression (build one with `fts_query`); `filters` keeps chunks whose column (spec,
-        file, status, priority, section_kind) is one of the given values."""
-        if not match.strip():
-            return []
-        where: list[str] = ["chunks_fts MATCH ?"]
-        params: list[object] = [match]
-        for column, wanted in (filters or {}).items():
-            if column not in _FILTER_COLUMNS:
-                raise InvalidInput(
-                    f"unknown lexical filter {column!r} (expected one of "
-                    f"{', '.join(sorted(_FILTER_COLUMNS))})"
-                )
-            values = [wanted] if isinstance(wanted, str) else list(wanted)
-            if not values:
-                continue
-            marks = ", ".join("?" * len(values))
-            where.append(f"c.{column} IN ({marks})")
-            params.extend(values)
-        sql = (
-            "SELECT f.id, -bm25(chunks_fts) AS score FROM chunks_fts f "
-            "JOIN chunks c ON c.id = f.id "
-            f"WHERE {' AND '.join(where)} ORDER BY bm25(chunks_fts) LIMIT ?"
-        )
-        params.append(int(limit))
-        with self._using():
-            try:
-                rows = self._db.execute(sql, params).fetchall()
-            except sqlite3.OperationalError as err:
-                if (getattr(err, "sqlite_errorcode", 0) or 0) & 0xFF != SQLITE_ERROR:
-                    raise  # damage, a full disk...: `_using` says which
-                raise InvalidInput(f"bad full-text query {match!r}: {err}") from None
-        return [(row[0], float(row[1])) for row in rows]

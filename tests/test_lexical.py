@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from ingest.chunking import Chunk
-from ingest.errors import InvalidInput
-from ingest.lexical import FileState, LexicalIndex, SpecRecord, SpecUpdate, fts_query
+from ingest.lexical import FileState, LexicalIndex, SpecRecord, SpecUpdate
 
 
 def chunk(spec: str, ordinal: int, text: str, status: str = "planned") -> Chunk:
@@ -60,7 +59,6 @@ def test_replacing_and_removing_specs_is_transactional(index: LexicalIndex) -> N
     index.commit([update("001-a", "alpha words"), update("002-b", "beta words")])
     index.commit([update("001-a", "gamma words")], removed_specs=["002-b"])
     assert [c.text for c in index.all_chunks()] == ["gamma words"]
-    assert index.fts_search(fts_query("alpha beta"), 10) == []
     assert index.generation() == 2
     with pytest.raises(RuntimeError):
         index.commit([update("003-c", "delta")], removed_specs=RaisingIterable())
@@ -72,24 +70,23 @@ class RaisingIterable:
         raise RuntimeError("boom")
 
 
-def test_fts_search_ranks_filters_and_quotes(index: LexicalIndex) -> None:
-    index.commit(
-        [
-            update("001-a", "token budget packing of context bundles", status="complete"),
-            update("002-b", "context windows and token counting", status="planned"),
-        ]
-    )
-    hits = index.fts_search(fts_query("packing token budget"), 10)
-    assert hits[0][0].startswith("001-a/") and hits[0][1] > hits[-1][1]
-    filtered = index.fts_search(fts_query("token"), 10, {"status": ["planned"]})
-    assert [h[0].split("/")[0] for h in filtered] == ["002-b"]
-    # FTS5 syntax in a user's words is just words.
-    assert index.fts_search(fts_query('token AND "context" -NOT ('), 10)
-    assert fts_query("  ") == "" and index.fts_search("", 10) == []
-    with pytest.raises(InvalidInput, match="unknown lexical filter"):
-        index.fts_search(fts_query("token"), 10, {"text": "x"})
-    with pytest.raises(InvalidInput, match="bad full-text query"):
-        index.fts_search('"unterminated', 10)
+def test_no_full_text_table_is_kept(index: LexicalIndex, tmp_path) -> None:
+    """The FTS5 table was filled on every ingest and never queried (issue 12); an index
+    written before loses it at its next write."""
+    import sqlite3
+
+    index.commit([update("001-a", "token budget packing")])
+    tables = {
+        row[0] for row in index._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    }
+    assert not any(name.startswith("chunks_fts") for name in tables), tables
+    old = tmp_path / "old.sqlite"
+    with sqlite3.connect(old) as conn:
+        conn.execute("CREATE VIRTUAL TABLE chunks_fts USING fts5 (id, text)")
+    LexicalIndex(old).close()
+    with sqlite3.connect(old) as conn:
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    assert not any(name.startswith("chunks_fts") for name in names), names
 
 
 def test_dirty_mark_and_clear(index: LexicalIndex) -> None:

@@ -36,7 +36,6 @@ def index_state(memory: SpecMemory) -> dict:
         chunks = {c.id: c for c in lexical.all_chunks()}
         files = {p: s.hash for p, s in lexical.file_states().items()}
         specs = lexical.spec_records()
-        fts = lexical.fts_search('"chunk" OR "spec" OR "token"', 1000)
     vectors = VectorStore.open(layout)
     vectors.collection(manifest)
     ids = vectors.ids()
@@ -45,7 +44,6 @@ def index_state(memory: SpecMemory) -> dict:
         "chunks": chunks,
         "files": files,
         "specs": specs,
-        "fts": sorted(chunk_id for chunk_id, _ in fts),
         "vector_ids": ids,
         "vectors": {i: v.round(5).tolist() for i, v in zip(sorted(ids), stored, strict=True)},
     }
