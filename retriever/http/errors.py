@@ -43,6 +43,7 @@ from .idempotency import IdempotencyKeyInUse
 __all__ = [
     "INTERNAL_ERROR_MESSAGE",
     "AnswerShape",
+    "TrackedSend",
     "error_body",
     "error_response",
     "install_error_handlers",
@@ -95,6 +96,20 @@ _HTTP_CODES = {
     504: "gateway_timeout",
     507: "insufficient_storage",
 }
+
+
+class TrackedSend:
+    """An ASGI `send` that remembers whether the response started: a wrapper that catches a
+    failure may then still answer it, and must not once headers went out."""
+
+    def __init__(self, send: Any):
+        self._send = send
+        self.started = False
+
+    async def __call__(self, message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self._send(message)
 
 
 def code_for_status(status: int) -> str:

@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 import anyio
 from starlette.exceptions import HTTPException
 
+from .errors import TrackedSend
+
 __all__ = [
     "LOOPBACK_NAMES",
     "MAX_MCP_SESSIONS",
@@ -260,7 +262,7 @@ class BodySizeLimit:
             await self._refuse(send)
             return
         received = 0
-        started = False
+        tracked = TrackedSend(send)
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -271,16 +273,10 @@ class BodySizeLimit:
                     raise _TooLarge(self.limit)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, tracked)
         except _TooLarge:
-            if not started:
+            if not tracked.started:
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:

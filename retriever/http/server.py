@@ -28,7 +28,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-from .errors import INTERNAL_ERROR_MESSAGE, error_body
+from .errors import INTERNAL_ERROR_MESSAGE, TrackedSend, error_body
 
 __all__ = [
     "HEAD_TIMEOUT",
@@ -243,21 +243,14 @@ class LastResort:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracked = TrackedSend(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, tracked)
         except Exception:
-            if not started:
+            if not tracked.started:
                 await self._internal_error(send)
             raise
-        if not started:
+        if not tracked.started:
             await self._internal_error(send)
 
     @staticmethod
