@@ -19,6 +19,7 @@ __all__ = [
     "LoadProblem",
     "Spec",
     "SpecFile",
+    "derive_once",
     "dir_name_code",
     "dir_name_problem",
     "dir_number",
@@ -129,6 +130,16 @@ class SpecFile:
     content_hash: str
 
 
+def derive_once(derived: dict[str, Any], kind: str, compute: Callable[[], T]) -> T:
+    """`derived[kind]`, computed on first use. Two threads may both compute a value the first
+    time; both results are equal, and the last one stays."""
+    try:
+        return derived[kind]
+    except KeyError:
+        value = derived[kind] = compute()
+        return value
+
+
 @dataclass
 class Spec:
     dir_name: str
@@ -152,13 +163,8 @@ class Spec:
     derived: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def derive(self, kind: str, compute: Callable[[], T]) -> T:
-        """`compute()` once per spec version and `kind`. Two threads may both compute a value
-        the first time; both results are equal, and the last one stays."""
-        try:
-            return self.derived[kind]
-        except KeyError:
-            value = self.derived[kind] = compute()
-            return value
+        """`compute()` once per spec version and `kind`."""
+        return derive_once(self.derived, kind, compute)
 
     @property
     def id(self) -> str:

@@ -30,6 +30,7 @@ from .model import (
     LoadProblem,
     Spec,
     SpecFile,
+    derive_once,
     dir_name_code,
     dir_name_problem,
     parse_dir_name,
@@ -330,12 +331,8 @@ class Catalog:
     derived: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def derive(self, kind: str, compute: Callable[[], T]) -> T:
-        """`compute()` once per catalog version and `kind` (see Spec.derive)."""
-        try:
-            return self.derived[kind]
-        except KeyError:
-            value = self.derived[kind] = compute()
-            return value
+        """`compute()` once per catalog version and `kind`."""
+        return derive_once(self.derived, kind, compute)
 
     def __post_init__(self) -> None:
         self.by_name: dict[str, Spec] = {s.dir_name: s for s in self.specs}
