@@ -87,7 +87,6 @@ class SeedHit:
 
 
 SeedRanker = Callable[[str, int], Sequence[SeedHit]]
-HistoryOf = Callable[[Spec], Sequence[Mapping[str, Any]]]
 HistoriesOf = Callable[[Sequence[Spec]], Mapping[str, Sequence[Mapping[str, Any]]]]
 
 
@@ -130,12 +129,11 @@ def build_context(
     depth: int = 2,
     *,
     seed_ranker: SeedRanker | None = None,
-    history_of: HistoryOf | None = None,
     histories_of: HistoriesOf | None = None,
 ) -> ContextBundle:
     """A ContextBundle for `query` and/or the named `specs` (resolved strictly). History comes
-    from `histories_of` (every candidate at once), else `history_of` (one spec at a time), else
-    the frontmatter transitions."""
+    from `histories_of` (every candidate at once; a spec it leaves out, and every spec without
+    it, has its frontmatter transitions)."""
     budget, notes = check_budget(budget)
     depth = _check_depth(depth)
     query = " ".join(query.split()) if query and query.strip() else None
@@ -179,14 +177,10 @@ def build_context(
 
     owners = [_candidate_owner(catalog.get(c.spec), c, seeds) for c in candidates]
     steps: list[Step] = []
-    if histories_of is not None:
-        known = histories_of([owner.spec for owner in owners])
-        history_of = lambda spec: known.get(spec.dir_name) or _transitions_only(spec)  # noqa: E731
-    history_of = history_of or _transitions_only
+    known = histories_of([owner.spec for owner in owners]) if histories_of is not None else {}
     for position, owner in enumerate(owners):
-        steps.extend(
-            _spec_steps(position, owner, index, query_scores, matches, history_of(owner.spec))
-        )
+        history = known.get(owner.spec.dir_name) or _transitions_only(owner.spec)
+        steps.extend(_spec_steps(position, owner, index, query_scores, matches, history))
     decision_query = query or " ".join(catalog.get(name).title for name in named)
     decision_scores = (
         query_scores if query and query_scores is not None else index.scores(decision_query)
