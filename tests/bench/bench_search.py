@@ -52,10 +52,12 @@ def _time(fn, queries: list[str]) -> dict[str, float]:
     return _percentiles(samples)
 
 
-def _time_together(functions: dict, queries: list[str]) -> dict[str, dict[str, float]]:
+def _time_together(
+    functions: dict, queries: list[str], rounds: int = ROUNDS
+) -> dict[str, dict[str, float]]:
     """Each function on each query in turn, so every one sees the same load."""
     samples: dict[str, list[float]] = {name: [] for name in functions}
-    for _ in range(ROUNDS):
+    for _ in range(rounds):
         for query in queries:
             for name, fn in functions.items():
                 started = time.perf_counter()

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,6 +33,7 @@ from retriever.evaluate import read_queries
 from retriever.http import create_app
 from retriever.http.server import LastResort, serving_options
 from retriever.service import SpecMemory
+from tests.bench.bench_search import _time_together
 from tests.live_server import serve_in_thread
 
 REPO = Path(__file__).resolve().parents[2]
@@ -102,25 +102,8 @@ def _specs(scale: int) -> Path:
     return target
 
 
-def _percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    return {
-        "p50_ms": round(statistics.median(ordered) * 1000, 2),
-        "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 2),
-        "n": len(ordered),
-    }
-
-
 def _in_turns(functions: dict[str, Callable[[str], object]], queries: list[str]) -> dict:
-    """Each function on each query in turn, so that every one sees the same load."""
-    samples: dict[str, list[float]] = {name: [] for name in functions}
-    for _ in range(ROUNDS):
-        for query in queries:
-            for name, fn in functions.items():
-                started = time.perf_counter()
-                fn(query)
-                samples[name].append(time.perf_counter() - started)
-    return {name: _percentiles(values) for name, values in samples.items()}
+    return _time_together(functions, queries, rounds=ROUNDS)
 
 
 def _one_size(scale: int, queries: list[str]) -> dict[str, Any]:
