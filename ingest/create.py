@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from .atomic import CREATE_LOCK, atomic_write, named_lock, storage_errors
 from .errors import InvalidInput, UnsafeReference
 from .frontmatter_edit import EditableDocument
 from .model import dir_number
+from .spec_changes import NewSpec
 from .store import Catalog, SpecStore, spec_bases
 from .writes import (
     WrittenSpec,
@@ -150,24 +151,18 @@ def create_spec(
     store: SpecStore,
     data_dir: Path,
     catalog: Catalog,
-    title: str,
+    new: NewSpec,
     *,
-    template: str | None = None,
-    status: str = "planned",
-    priority: str | None = None,
-    tags: Sequence[str] = (),
-    depends_on: Sequence[str] = (),
-    parent: str | None = None,
-    body: str | None = None,
     clock: Callable[[], str] = utc_now,
 ) -> WrittenSpec:
     """Write `<NNN>-<slug>/README.md` under the specs dir and return the spec as loaded."""
-    title = _check_title(title)
-    status = require_status(status)
-    priority = require_priority(priority) if priority else None
-    tag_list = list(dict.fromkeys(check_tag(t) for t in tags))
-    deps = list(dict.fromkeys(catalog.resolve_name(d) for d in depends_on))
-    parent_name = catalog.resolve_name(parent) if parent else None
+    title = _check_title(new.title)
+    status = require_status(new.status)
+    priority = require_priority(new.priority) if new.priority else None
+    tag_list = list(dict.fromkeys(check_tag(t) for t in new.tags))
+    deps = list(dict.fromkeys(catalog.resolve_name(d) for d in new.depends_on))
+    parent_name = catalog.resolve_name(new.parent) if new.parent else None
+    template, body = new.template, new.body
     chosen = find_template(store.root, template)
     template_text = chosen.path.read_text(encoding="utf-8-sig")
     slug = slugify(title)

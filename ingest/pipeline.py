@@ -45,6 +45,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from .atomic import storage_errors
+from .chunk_db import ChunkDatabase, FileState, SpecRecord, SpecUpdate
 from .chunking import Chunk, chunk_spec
 from .config import Settings
 from .embedding import Embedder
@@ -56,7 +57,6 @@ from .errors import (
     SpecParseError,
 )
 from .layout import IndexLayout, Manifest, new_build_id, sqlite_damage
-from .lexical import FileState, LexicalIndex, SpecRecord, SpecUpdate
 from .model import Spec, parse_dir_name
 from .store import SpecStore, check_reference, content_hash
 
@@ -189,14 +189,14 @@ class _Run:
         self.embedder_factory = embedder_factory
         self._embedder: Embedder | None = None
         self.progress = progress
-        self._lexical: LexicalIndex | None = None
+        self._lexical: ChunkDatabase | None = None
         self._vectors: Any = None
         self.summary = IngestSummary()
 
     @property
-    def lexical(self) -> LexicalIndex:
+    def lexical(self) -> ChunkDatabase:
         if self._lexical is None:
-            self._lexical = LexicalIndex(self.layout.lexical_path)
+            self._lexical = ChunkDatabase(self.layout.lexical_path)
         return self._lexical
 
     def close(self) -> None:

@@ -42,6 +42,7 @@ from .frontmatter import (
 from .frontmatter_edit import EditableDocument, render_scalar
 from .graph import SpecGraph
 from .model import LoadProblem, Spec, parse_dir_name
+from .spec_changes import SpecChange
 from .store import Catalog, SpecStore, check_reference, content_hash, spec_bases
 
 __all__ = [
@@ -262,21 +263,16 @@ class SpecWriter:
         self,
         catalog: Catalog,
         ref: object,
+        change: SpecChange,
         *,
-        status: str | None = None,
-        priority: str | None = None,
-        add_tags: Sequence[str] = (),
-        remove_tags: Sequence[str] = (),
-        add_deps: Sequence[str] = (),
-        remove_deps: Sequence[str] = (),
         expected_hash: str | None = None,
     ) -> WrittenSpec:
-        new_status = require_status(status) if status is not None else None
-        new_priority = require_priority(priority) if priority is not None else None
-        tags_in = [check_tag(t) for t in add_tags]
-        tags_out = {_removable_tag(t) for t in remove_tags}
-        deps_in = [check_reference(d) for d in add_deps]
-        deps_out = [check_reference(d) for d in remove_deps]
+        new_status = require_status(change.status) if change.status is not None else None
+        new_priority = require_priority(change.priority) if change.priority is not None else None
+        tags_in = [check_tag(t) for t in change.add_tags]
+        tags_out = {_removable_tag(t) for t in change.remove_tags}
+        deps_in = [check_reference(d) for d in change.add_deps]
+        deps_out = [check_reference(d) for d in change.remove_deps]
         if not (new_status or new_priority or tags_in or tags_out or deps_in or deps_out):
             raise InvalidInput("nothing to update: give a status, priority, tag or dependency")
         # Adding a dependency reads the whole graph; two writers adding opposite edges under
@@ -308,7 +304,7 @@ class SpecWriter:
         self, catalog: Catalog, ref: object, *, expected_hash: str | None = None
     ) -> WrittenSpec:
         """Archive in place: status `archived` plus a transition; the directory does not move."""
-        return self.update(catalog, ref, status="archived", expected_hash=expected_hash)
+        return self.update(catalog, ref, SpecChange(status="archived"), expected_hash=expected_hash)
 
     # -- pieces of an update ---------------------------------------------------------------------
 

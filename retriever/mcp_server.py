@@ -32,6 +32,7 @@ from mcp.types import Tool as ToolInfo
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from ingest.errors import SpecmemError, SpecNotFound, UnsafeReference
+from ingest.spec_changes import NewSpec, SpecChange
 from ingest.store import check_file_name
 
 from .pages import SpecPage
@@ -453,17 +454,17 @@ def _register_write_tools(server: MCPServer, memory: SpecMemory) -> None:
         """Change a spec's status, priority, tags or dependencies. A status change is recorded as
         a transition. If the spec changed since you read it, the error carries the new hash:
         re-read the spec and try again. `[busy]` means nothing was written: retry shortly."""
+        change = built(
+            SpecChange,
+            status=status,
+            priority=priority,
+            add_tags=add_tags or (),
+            remove_tags=remove_tags or (),
+            add_deps=add_deps or (),
+            remove_deps=remove_deps or (),
+        )
         updated = await memory.writes.run(
-            lambda: memory.update_spec(
-                spec,
-                status=status,
-                priority=priority,
-                add_tags=add_tags or (),
-                remove_tags=remove_tags or (),
-                add_deps=add_deps or (),
-                remove_deps=remove_deps or (),
-                expected_hash=expected_hash,
-            )
+            lambda: memory.update_spec(spec, change, expected_hash=expected_hash)
         )
         return jsonable(updated.summary())
 
@@ -480,18 +481,18 @@ def _register_write_tools(server: MCPServer, memory: SpecMemory) -> None:
         template: str | None = None,
     ) -> dict[str, Any]:
         """Create a new spec directory with the next free number; returns its id and hash."""
-        created = await memory.writes.run(
-            lambda: memory.create_spec(
-                title,
-                template=template,
-                status=status,
-                priority=priority,
-                tags=tags or (),
-                depends_on=depends_on or (),
-                parent=parent,
-                body=body,
-            )
+        new = built(
+            NewSpec,
+            title=title,
+            template=template,
+            status=status,
+            priority=priority,
+            tags=tags or (),
+            depends_on=depends_on or (),
+            parent=parent,
+            body=body,
         )
+        created = await memory.writes.run(lambda: memory.create_spec(new))
         return jsonable(created.summary())
 
     @server.tool(annotations=APPENDS)

@@ -25,6 +25,7 @@ from ingest.frontmatter import PRIORITIES, STATUSES, canonical_priority, canonic
 from ingest.graph import SpecGraph
 from ingest.layout import IndexLayout
 from ingest.model import Spec
+from ingest.spec_changes import NewSpec, SpecChange
 from ingest.split import split_spec
 from ingest.store import Catalog, SpecStore
 from ingest.tokens import count_tokens as count_text_tokens
@@ -152,45 +153,17 @@ class SpecMemory:
             self.index_follower.after_write(spec)
         return spec
 
-    def create_spec(
-        self,
-        title: str,
-        *,
-        template: str | None = None,
-        status: str = "planned",
-        priority: str | None = None,
-        tags: Sequence[str] = (),
-        depends_on: Sequence[str] = (),
-        parent: str | None = None,
-        body: str | None = None,
-    ) -> WrittenSpec:
+    def create_spec(self, new: NewSpec) -> WrittenSpec:
         """Create `<next number>-<slug>/README.md` from a template (`templates()` lists them)."""
         with self.writes.held():
-            spec = create_spec(
-                self.store,
-                self.settings.data_dir,
-                self.catalog(),
-                title,
-                template=template,
-                status=status,
-                priority=priority,
-                tags=tags,
-                depends_on=depends_on,
-                parent=parent,
-                body=body,
-            )
+            spec = create_spec(self.store, self.settings.data_dir, self.catalog(), new)
             return self._written(spec)
 
     def update_spec(
         self,
         ref: object,
+        change: SpecChange,
         *,
-        status: str | None = None,
-        priority: str | None = None,
-        add_tags: Sequence[str] = (),
-        remove_tags: Sequence[str] = (),
-        add_deps: Sequence[str] = (),
-        remove_deps: Sequence[str] = (),
         expected_hash: str | None = None,
         at: str | None = None,
     ) -> WrittenSpec:
@@ -199,17 +172,7 @@ class SpecMemory:
         the transition (default now): an idempotent retry names it in advance, so that after a
         crash it can find whether its write landed (retriever.http.idempotency)."""
         with self.writes.held():
-            spec = self._writer(at).update(
-                self.catalog(),
-                ref,
-                status=status,
-                priority=priority,
-                add_tags=add_tags,
-                remove_tags=remove_tags,
-                add_deps=add_deps,
-                remove_deps=remove_deps,
-                expected_hash=expected_hash,
-            )
+            spec = self._writer(at).update(self.catalog(), ref, change, expected_hash=expected_hash)
             return self._written(spec)
 
     def archive_spec(

@@ -2,7 +2,7 @@
 and the dense vectors as one numpy matrix.
 
 Chroma and SQLite stay the stores of record. Querying them per search costs tens of milliseconds
-(a Chroma query plus an FTS5 round trip); holding ~9k chunks x 384 floats (14 MB for LeanSpec) in
+(a Chroma query plus a SQL round trip for the chunk rows); holding ~9k chunks x 384 floats (14 MB for LeanSpec) in
 memory makes a hybrid search a few milliseconds plus the query embedding. A new copy is made when
 the index generation changes, so it never serves a mix of two index states; it borrows what did
 not change from the old one (retriever.warm_loader).

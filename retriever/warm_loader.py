@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from ingest.chunk_db import ChunkDatabase
 from ingest.config import Settings
 from ingest.errors import (
     BackendUnavailable,
@@ -39,7 +40,6 @@ from ingest.errors import (
     StorageUnavailable,
 )
 from ingest.layout import VECTOR_CACHE, IndexLayout, Manifest, check_manifest, sqlite_damage
-from ingest.lexical import LexicalIndex
 from ingest.vectors import VectorCache, VectorStore, forget_embedded
 
 from .warm_index import ChunkRecord, WarmIndex, build_warm_index, spec_infos
@@ -57,7 +57,7 @@ class WarmIndexLoader:
         self.settings = settings
         self.layout = IndexLayout(settings.data_dir)
         self._lock = threading.Lock()
-        self._lexical: LexicalIndex | None = None
+        self._lexical: ChunkDatabase | None = None
         self._lexical_inode: int | None = None
         self._vectors: VectorStore | None = None
         self._warm: WarmIndex | None = None
@@ -114,7 +114,7 @@ class WarmIndexLoader:
             self._last_whole = fresh
         return fresh
 
-    def _open(self, embedder: Any) -> tuple[Manifest, LexicalIndex] | None:
+    def _open(self, embedder: Any) -> tuple[Manifest, ChunkDatabase] | None:
         """The manifest and the lexical.sqlite of one build, or None while a rebuild is under
         way. A rebuild removes the manifest, then the database, creates a new database, then a
         manifest marked incomplete until the build is whole: a reader between two of those
@@ -148,7 +148,7 @@ class WarmIndexLoader:
             self._vectors = None
             self._warm = self._last_whole = None
 
-    def _open_lexical(self) -> LexicalIndex:
+    def _open_lexical(self) -> ChunkDatabase:
         # `ingest --full` replaces the database file: reopen when the inode changes, and drop
         # what came from the old build (the warm copy, the Chroma client of a replaced store).
         path = self.layout.lexical_path
@@ -167,7 +167,7 @@ class WarmIndexLoader:
                 self._lexical = None
                 self._warm = None
                 self._drop_vector_store()
-            self._lexical = LexicalIndex(path, readonly=True)
+            self._lexical = ChunkDatabase(path, readonly=True)
             self._lexical_inode = inode
         return self._lexical
 
@@ -178,7 +178,7 @@ class WarmIndexLoader:
                 forget_embedded(self.layout)
 
     def _load(
-        self, lexical: LexicalIndex, manifest: Any, catalog: Any, need_vectors: bool
+        self, lexical: ChunkDatabase, manifest: Any, catalog: Any, need_vectors: bool
     ) -> WarmIndex:
         last_error: InvalidInput | None = None
         stuck = 0  # failed attempts with no commit since the snapshot they read

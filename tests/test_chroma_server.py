@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ingest.chunk_db import ChunkDatabase
 from ingest.embedding import FakeEmbedder
 from ingest.errors import BackendUnavailable
 from ingest.layout import IndexLayout
-from ingest.lexical import LexicalIndex
 from ingest.vectors import VectorStore
 from retriever.service import SpecMemory
 
@@ -78,7 +78,7 @@ def test_ingest_and_query_through_the_server(
 
     store = VectorStore.open(IndexLayout(data), chroma_url)
     store.collection(IndexLayout(data).read_manifest())
-    with LexicalIndex(IndexLayout(data).lexical_path) as lexical:
+    with ChunkDatabase(IndexLayout(data).lexical_path) as lexical:
         target = next(c for c in lexical.all_chunks() if "bearer" in c.text)
     top = store.query(embedder.embed_query(target.embed_text), limit=1)
     assert top[0][0] == target.id and top[0][1] == pytest.approx(1.0, abs=1e-5)

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from ingest.create import list_templates, next_number, slugify
 from ingest.errors import AmbiguousSpecRef, InvalidInput, SpecNotFound, UnsafeReference
+from ingest.spec_changes import NewSpec
 from retriever.cli import cli
 from retriever.service import SpecMemory
 from tests.conftest import write_spec
@@ -48,19 +49,21 @@ def test_next_number_counts_archived_and_broken_dirs(tmp_path):
 
 def test_create_numbers_after_a_spec_that_only_underscore_archived_holds(tiny_specs):
     write_spec(tiny_specs / "_archived", "040-gone", "---\nstatus: archived\n---\n# Gone\n")
-    spec = _memory(tiny_specs).create_spec("After the archive")
+    spec = _memory(tiny_specs).create_spec(NewSpec(title="After the archive"))
     assert spec.dir_name == "041-after-the-archive"
 
 
 def test_create_with_every_option(tiny_specs):
     memory = _memory(tiny_specs)
     spec = memory.create_spec(
-        "Rate limits",
-        status="in_progress",
-        priority="med",
-        tags=["api", "limits", "api"],
-        depends_on=["1", "002-token-refresh"],
-        parent="003",
+        NewSpec(
+            title="Rate limits",
+            status="in_progress",
+            priority="med",
+            tags=["api", "limits", "api"],
+            depends_on=["1", "002-token-refresh"],
+            parent="003",
+        )
     )
     assert spec.dir_name == "004-rate-limits"
     text = (tiny_specs / "004-rate-limits" / "README.md").read_text(encoding="utf-8")
@@ -92,7 +95,7 @@ def test_templates_builtin_and_project_override(tiny_specs):
     assert {t["name"] for t in _memory(tiny_specs).templates()} == set(listed)
 
     spec = _memory(tiny_specs).create_spec(
-        "Use {{date}} literally", template="decision", tags=["x"]
+        NewSpec(title="Use {{date}} literally", template="decision", tags=["x"])
     )
     text = spec.readme.path.read_text(encoding="utf-8")
     assert "owner: platform  # who decides\ntags: [adr, x]\n" in text
@@ -101,12 +104,14 @@ def test_templates_builtin_and_project_override(tiny_specs):
     assert "{{unknown}}" in text
     assert spec.meta.extra == {"owner": "platform"}
 
-    bare = _memory(tiny_specs).create_spec("No frontmatter", template="rfc")
+    bare = _memory(tiny_specs).create_spec(NewSpec(title="No frontmatter", template="rfc"))
     assert bare.readme.text.startswith("---\nstatus: planned\ncreated: ")
 
 
 def test_create_with_body_keeps_template_frontmatter(tiny_specs):
-    spec = _memory(tiny_specs).create_spec("Body", template="decision", body="## Why\n\nBecause.")
+    spec = _memory(tiny_specs).create_spec(
+        NewSpec(title="Body", template="decision", body="## Why\n\nBecause.")
+    )
     assert spec.meta.tags == ["decision"]
     assert spec.body.endswith("# Body\n\n## Why\n\nBecause.\n")
 
@@ -125,7 +130,7 @@ def test_create_with_body_keeps_template_frontmatter(tiny_specs):
 def test_create_refuses_bad_input_and_writes_nothing(tiny_specs, kwargs, error, field):
     before = sorted(p.name for p in tiny_specs.iterdir())
     with pytest.raises(error) as caught:
-        _memory(tiny_specs).create_spec("Something", **kwargs)
+        _memory(tiny_specs).create_spec(NewSpec(title="Something", **kwargs))
     assert field in str(caught.value) or error is UnsafeReference
     assert sorted(p.name for p in tiny_specs.iterdir()) == before
 
@@ -133,12 +138,12 @@ def test_create_refuses_bad_input_and_writes_nothing(tiny_specs, kwargs, error, 
 @pytest.mark.parametrize("title", ["", "   ", "two\nlines", "x" * 201])
 def test_create_refuses_bad_titles(tiny_specs, title):
     with pytest.raises(InvalidInput, match=r"^title:"):
-        _memory(tiny_specs).create_spec(title)
+        _memory(tiny_specs).create_spec(NewSpec(title=title))
 
 
 @pytest.mark.parametrize("title", ["../../outside", "/etc/cron.d/x", "..", "a/../../b", "~root"])
 def test_create_never_writes_outside_the_specs_dir(tmp_path, tiny_specs, title):
-    spec = _memory(tiny_specs).create_spec(title)
+    spec = _memory(tiny_specs).create_spec(NewSpec(title=title))
     assert spec.path.parent == tiny_specs.resolve()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "specs"]  # data: the locks
     assert len(list(tiny_specs.iterdir())) == 4
@@ -146,10 +151,10 @@ def test_create_never_writes_outside_the_specs_dir(tmp_path, tiny_specs, title):
 
 def test_ambiguous_dependency_refused(corpus_copy):
     with pytest.raises(AmbiguousSpecRef):
-        _memory(corpus_copy).create_spec("x", depends_on=["038"])
+        _memory(corpus_copy).create_spec(NewSpec(title="x", depends_on=["038"]))
     memory = _memory(corpus_copy)
     highest = max(spec.number for spec in memory.catalog())
-    spec = memory.create_spec("Next after the corpus", template="minimal")
+    spec = memory.create_spec(NewSpec(title="Next after the corpus", template="minimal"))
     assert spec.dir_name == f"{highest + 1:03d}-next-after-the-corpus"
 
 
@@ -189,6 +194,6 @@ def test_cli_create_templates_update_archive(tiny_specs):
 
 def test_first_spec_of_a_new_project_creates_the_specs_dir(tmp_path):
     root = tmp_path / "project" / "specs"
-    spec = _memory(root).create_spec("First decision", template="decision")
+    spec = _memory(root).create_spec(NewSpec(title="First decision", template="decision"))
     assert spec.dir_name == "001-first-decision"
     assert [s.dir_name for s in _memory(root).list_specs()] == ["001-first-decision"]

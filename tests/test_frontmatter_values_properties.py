@@ -30,6 +30,7 @@ from ingest.frontmatter import (
     safe_values,
 )
 from ingest.graph import SpecGraph
+from ingest.spec_changes import SpecChange
 from ingest.store import SpecStore
 from ingest.tokens import section_tokens
 from ingest.validate import validate_catalog
@@ -241,7 +242,7 @@ def _edits_work(store: SpecStore, catalog: Any, meta: Frontmatter, data_dir: Pat
     status = "complete" if meta.status != "complete" else "planned"
     for edit in ({"status": status}, {"add_tags": ["prop-tag"]}):
         try:
-            written = writer.update(catalog, "002", **edit)  # type: ignore[arg-type]
+            written = writer.update(catalog, "002", SpecChange(**edit))  # type: ignore[arg-type]
         except InvalidInput as err:
             assert "cannot" in str(err) or "refused" in str(err)
             assert readme.read_bytes() == before

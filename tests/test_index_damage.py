@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 
 from ingest.embedding import FakeEmbedder
 from ingest.layout import IndexLayout
+from ingest.spec_changes import SpecChange
 from ingest.vectors import forget_embedded
 from retriever import SpecMemory
 from retriever.cli import cli
@@ -181,7 +182,9 @@ def test_a_server_follows_a_rebuild_made_by_another_process(
     memory = SpecMemory(tiny_specs, data, embedder=FakeEmbedder())
     with TestClient(create_app(memory, token=token, mount_mcp=False)) as client:
         assert client.get("/search", params={"q": "bearer tokens"}).status_code == 200
-        memory.update_spec("1", add_tags=["before"])  # the server process has Chroma open
+        memory.update_spec(
+            "1", SpecChange(add_tags=["before"])
+        )  # the server process has Chroma open
         rebuild = subprocess.run(
             [*CLI, "--specs-dir", str(tiny_specs), "--data-dir", str(data), "ingest", "--full"],
             env={**os.environ, "PYTHONPATH": str(REPO), "SPECMEM_MODEL": "fake"},

@@ -14,6 +14,7 @@ import pytest
 
 from ingest import dir_watch, store
 from ingest.dir_watch import DirectoryWatch
+from ingest.spec_changes import SpecChange
 from retriever import SpecMemory
 from retriever.live_catalog import LiveCatalog
 from tests.conftest import write_spec
@@ -86,7 +87,9 @@ def test_a_warm_read_walks_no_directory_and_stats_no_file(tiny_specs, monkeypatc
 def test_a_write_through_the_service_is_seen_without_a_rescan(tiny_specs, tmp_path, monkeypatch):
     memory = SpecMemory(tiny_specs, tmp_path / "data")
     before = memory.catalog()
-    spec = memory.update_spec("2", status="complete", expected_hash=before.get("2").content_hash)
+    spec = memory.update_spec(
+        "2", SpecChange(status="complete"), expected_hash=before.get("2").content_hash
+    )
     scans = []
     monkeypatch.setattr(store.SpecStore, "scan", lambda self: scans.append(1) or before)
     after = memory.catalog()
@@ -123,7 +126,9 @@ def test_derived_state_lives_with_the_catalog_version(tiny_specs, tmp_path):
     memory = SpecMemory(tiny_specs, tmp_path / "data")
     catalog = memory.catalog()
     assert section_index(catalog) is section_index(memory.catalog())
-    spec = memory.update_spec("2", status="complete", expected_hash=catalog.get("2").content_hash)
+    spec = memory.update_spec(
+        "2", SpecChange(status="complete"), expected_hash=catalog.get("2").content_hash
+    )
     newer = memory.catalog()
     assert newer is not catalog and newer.get("2").content_hash == spec.content_hash
     assert "section_index" not in newer.derived
@@ -154,7 +159,7 @@ def test_concurrent_writers_never_read_their_own_spec_stale(tmp_path):
             if spec.content_hash != content_hash((spec.path / "README.md").read_bytes()):
                 problems.append((name, i))
             status = ("planned", "in-progress", "complete")[i % 3]
-            memory.update_spec(name, status=status, expected_hash=spec.content_hash)
+            memory.update_spec(name, SpecChange(status=status), expected_hash=spec.content_hash)
 
     threads = [threading.Thread(target=writer, args=(name,)) for name in names]
     for thread in threads:

@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from ingest.chunk_db import ChunkDatabase
 from ingest.embedding import FakeEmbedder
 from ingest.errors import IndexMismatch, SpecNotFound
 from ingest.layout import IndexLayout, check_manifest
-from ingest.lexical import LexicalIndex
+from ingest.spec_changes import SpecChange
 from ingest.vectors import VectorStore
 from retriever.cli import cli
 from retriever.service import SpecMemory
@@ -32,7 +33,7 @@ def index_state(memory: SpecMemory) -> dict:
     """Everything both stores hold, comparable across runs."""
     layout = IndexLayout(memory.settings.data_dir)
     manifest = layout.read_manifest()
-    with LexicalIndex(layout.lexical_path) as lexical:
+    with ChunkDatabase(layout.lexical_path) as lexical:
         chunks = {c.id: c for c in lexical.all_chunks()}
         files = {p: s.hash for p, s in lexical.file_states().items()}
         specs = lexical.spec_records()
@@ -134,7 +135,7 @@ def test_tag_change_reembeds_the_whole_spec(tiny_specs: Path) -> None:
     memory = memory_for(tiny_specs)
     memory.ingest()
     old = {c for c in index_state(memory)["chunks"] if c.startswith("001-")}
-    memory.update_spec("001", add_tags=["tokens"])
+    memory.update_spec("001", SpecChange(add_tags=["tokens"]))
     state = index_state(memory)
     new = {c for c in state["chunks"] if c.startswith("001-")}
     assert not old & new and len(new) == len(old)

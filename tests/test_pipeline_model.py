@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from ingest.chunk_db import ChunkDatabase
 from ingest.embedding import SentenceTransformerEmbedder
 from ingest.errors import IndexMismatch
 from ingest.layout import IndexLayout, check_manifest
-from ingest.lexical import LexicalIndex
 from ingest.vectors import VectorStore
 from retriever.service import SpecMemory
 
@@ -58,7 +58,7 @@ def test_a_chunk_finds_itself_and_its_spec_by_meaning(
     layout = IndexLayout(slice_index.settings.data_dir)
     store = VectorStore.open(layout)
     store.collection(layout.read_manifest())
-    with LexicalIndex(layout.lexical_path) as lexical:
+    with ChunkDatabase(layout.lexical_path) as lexical:
         chunks = lexical.all_chunks()
     target = max(chunks, key=lambda c: c.tokens)
     hits = store.query(minilm.embed_query(target.embed_text), limit=3)
@@ -73,13 +73,13 @@ def test_a_chunk_finds_itself_and_its_spec_by_meaning(
 
 def test_noop_and_one_spec_edit_with_the_real_model(slice_index: SpecMemory) -> None:
     assert slice_index.ingest().embedded == 0
-    with LexicalIndex(IndexLayout(slice_index.settings.data_dir).lexical_path) as lexical:
+    with ChunkDatabase(IndexLayout(slice_index.settings.data_dir).lexical_path) as lexical:
         spec = lexical.all_chunks()[0].spec
         before = lexical.chunk_ids(spec)
     readme = slice_index.settings.specs_dir / spec / "README.md"
     readme.write_text(readme.read_text() + "\n## Notes\n\nA late note.\n", encoding="utf-8")
     summary = slice_index.ingest()
     assert summary.updated == 1 and 1 <= summary.embedded <= 2
-    with LexicalIndex(IndexLayout(slice_index.settings.data_dir).lexical_path) as lexical:
+    with ChunkDatabase(IndexLayout(slice_index.settings.data_dir).lexical_path) as lexical:
         after = lexical.chunk_ids(spec)
     assert len(after - before) == summary.embedded

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from ingest.spec_changes import NewSpec, SpecChange
 from retriever import SpecMemory
 
 REPO = Path(__file__).resolve().parents[1]
 
 # The same text is in README.md under "Python API"; test_readme_example_runs runs that copy too.
 EXAMPLE = """
-from retriever import SpecMemory
+from retriever import SpecChange, SpecMemory
 
 memory = SpecMemory("specs")  # the index lives in .specmem/ beside the specs dir
 memory.ingest()  # chunk, embed and index; later runs only touch what changed
@@ -27,7 +28,7 @@ bundle = memory.context("refresh tokens before they expire", budget=2000)
 print(bundle.tokens, "tokens from", [item.spec for item in bundle.items])
 
 spec = memory.get_spec("002")
-memory.update_spec(spec.id, status="complete", expected_hash=spec.content_hash)
+memory.update_spec(spec.id, SpecChange(status="complete"), expected_hash=spec.content_hash)
 memory.log_event(spec.id, "commit", agent="claude", summary="Refresh jitter shipped",
                  files_changed=["auth/refresh.py"])
 for item in memory.history(spec.id)[:3]:
@@ -92,8 +93,9 @@ def test_methods_the_doors_use_are_documented(name):
 def test_package_exports_the_service():
     import retriever
 
-    assert retriever.__all__ == ["SpecMemory"]
+    assert retriever.__all__ == ["NewSpec", "SpecChange", "SpecMemory"]
     assert retriever.SpecMemory is SpecMemory
+    assert retriever.SpecChange is SpecChange and retriever.NewSpec is NewSpec
 
 
 class RecordingMemory(SpecMemory):
@@ -110,15 +112,15 @@ class RecordingMemory(SpecMemory):
 def test_writes_reindex_the_spec_only_when_an_index_exists(tiny_specs, tmp_path):
     memory = RecordingMemory(tiny_specs, tmp_path / "data")
     spec = memory.update_spec(
-        "2", status="complete", expected_hash=memory.get_spec("2").content_hash
+        "2", SpecChange(status="complete"), expected_hash=memory.get_spec("2").content_hash
     )
     assert memory.reindexed == []  # a checkout without an index stays index-free
     (tmp_path / "data" / "manifest.json").write_text("{}", encoding="utf-8")
-    spec = memory.update_spec("2", status="planned", expected_hash=spec.content_hash)
+    spec = memory.update_spec("2", SpecChange(status="planned"), expected_hash=spec.content_hash)
     assert memory.reindexed == [["002-token-refresh"]]
-    memory.update_spec("2", status="planned", expected_hash=spec.content_hash)
+    memory.update_spec("2", SpecChange(status="planned"), expected_hash=spec.content_hash)
     assert memory.reindexed == [["002-token-refresh"]]  # a no-op write re-indexes nothing
-    created = memory.create_spec("Audit log")
+    created = memory.create_spec(NewSpec(title="Audit log"))
     memory.archive_spec(created.dir_name)
     assert memory.reindexed[1:] == [[created.dir_name], [created.dir_name]]
 
@@ -132,6 +134,8 @@ def test_a_status_change_is_searchable_at_once(tiny_specs, tmp_path, monkeypatch
     except NotImplementedError:
         pytest.skip("ingest/search not implemented in this build yet")
     assert "003-search-ui" not in [hit.spec for hit in before]
-    memory.update_spec("3", status="complete", expected_hash=memory.get_spec("3").content_hash)
+    memory.update_spec(
+        "3", SpecChange(status="complete"), expected_hash=memory.get_spec("3").content_hash
+    )
     after = memory.search("search specs page", status="complete")
     assert "003-search-ui" in [hit.spec for hit in after]

@@ -25,6 +25,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from ingest.embedding import FakeEmbedder
 from ingest.layout import IndexLayout
+from ingest.spec_changes import SpecChange
 from retriever import SpecMemory
 from retriever.http import create_app
 from retriever.http.server import LastResort, serving_options
@@ -195,12 +196,12 @@ def test_a_busy_index_skips_the_reindex_for_a_moment_then_a_later_write_catches_
     """Writes that could not re-index are re-indexed with the next write once the index is free."""
     lock = IndexLayout(memory.settings.data_dir).lock_path
     with held_by_another_process(lock):
-        first = memory.update_spec("001", status="in-progress")
-        second = memory.update_spec("002", status="in-progress")
+        first = memory.update_spec("001", SpecChange(status="in-progress"))
+        second = memory.update_spec("002", SpecChange(status="in-progress"))
     assert any(w.startswith("not re-indexed: busy") for w in first.warnings)
     assert any(w.startswith("not re-indexed: busy") for w in second.warnings)
     memory.index_follower._busy_until = 0.0  # the backoff is a second; no need to sleep it out
-    third = memory.update_spec("003", status="in-progress")
+    third = memory.update_spec("003", SpecChange(status="in-progress"))
     assert not any(w.startswith("not re-indexed") for w in third.warnings), third.warnings
     indexed = memory.search("feature", mode="lexical", limit=50, status=["in-progress"])
     assert {hit.spec for hit in indexed} == {"001-feature-1", "002-feature-2", "003-feature-3"}

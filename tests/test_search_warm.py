@@ -7,6 +7,7 @@ import numpy as np
 
 from ingest.embedding import FakeEmbedder
 from ingest.layout import IndexLayout
+from ingest.spec_changes import SpecChange
 from ingest.vectors import VectorStore
 from retriever.service import SpecMemory
 from retriever.warm_loader import VECTOR_CACHE
@@ -86,7 +87,7 @@ def test_a_status_change_swaps_the_metadata_and_reuses_the_rest(tiny_specs):
     memory = memory_for(tiny_specs)
     memory.ingest()
     before = served(memory)
-    memory.update_spec("001", status="in-progress")
+    memory.update_spec("001", SpecChange(status="in-progress"))
     after = served(memory)
     assert after is not before and after.generation != before.generation
     assert after.bm25 is before.bm25 and after.vectors is before.vectors  # nothing re-analyzed
@@ -128,22 +129,24 @@ def test_an_edit_builds_from_reused_parts_what_a_fresh_load_builds(tiny_specs):
 def test_a_load_succeeds_while_every_read_races_a_commit(tiny_specs, monkeypatch):
     """Status callbacks can commit faster than a reader reads: the reader reads one snapshot
     instead of retrying until nothing moved (which may never happen)."""
-    from ingest.lexical import LexicalIndex
+    from ingest.chunk_db import ChunkDatabase
 
     memory = memory_for(tiny_specs)
     memory.ingest()
     served(memory)
     writer = memory_for(tiny_specs)  # another process's service, committing between our reads
     statuses = iter(["planned", "in-progress", "complete"] * 10)
-    read_order = LexicalIndex.chunk_order
+    read_order = ChunkDatabase.chunk_order
 
     def racing(self):
         order = read_order(self)
-        writer.update_spec("002", status=next(statuses))  # a commit lands mid-load
+        writer.update_spec("002", SpecChange(status=next(statuses)))  # a commit lands mid-load
         return order
 
-    monkeypatch.setattr(LexicalIndex, "chunk_order", racing)
-    writer.update_spec("001", status="planned")  # move the generation: the next read reloads
+    monkeypatch.setattr(ChunkDatabase, "chunk_order", racing)
+    writer.update_spec(
+        "001", SpecChange(status="planned")
+    )  # move the generation: the next read reloads
     warm = served(memory)
     info = warm.specs[warm.spec_position["001-auth-design"]]
     assert info.status == "planned"

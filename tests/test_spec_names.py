@@ -23,6 +23,7 @@ from ingest.errors import AmbiguousSpecRef, SpecNotFound, UnsafeReference
 from ingest.frontmatter import normalize_frontmatter, parse_yaml, split_document
 from ingest.model import dir_name_problem, parse_dir_name
 from ingest.pipeline import _scope
+from ingest.spec_changes import SpecChange
 from ingest.store import SpecStore, check_reference
 from ingest.validate import CODES, validate_catalog
 from ingest.writes import SpecWriter, _lock_name
@@ -107,7 +108,9 @@ def test_a_dependency_written_as_a_bare_number_only_for_ascii_numbers(tmp_path: 
     spec(root, "002-b")
     write_spec(root, "003-c", "---\nstatus: planned\ndepends_on: ['٤']\n---\n# C\n")
     catalog = SpecStore(root).scan()
-    written = SpecWriter(SpecStore(root), tmp_path / "data").update(catalog, "3", add_deps=["2"])
+    written = SpecWriter(SpecStore(root), tmp_path / "data").update(
+        catalog, "3", SpecChange(add_deps=["2"])
+    )
     assert written.meta.depends_on == ["٤", "002-b"]  # `٤` is no number: the full name is used
 
 
@@ -248,7 +251,7 @@ def test_an_alias_is_no_second_spec_and_names_its_target(aliased: Path, tmp_path
     ]  # indexed once
     writer = SpecWriter(SpecStore(aliased), tmp_path / "data")
     with pytest.raises(UnsafeReference):
-        writer.update(catalog, "046-alias", add_tags=["x"])
+        writer.update(catalog, "046-alias", SpecChange(add_tags=["x"]))
     result = run(aliased, tmp_path, "update", "046-alias", "--add-tag", "x")
     assert result.exit_code == 1 and "alias of spec 045-real" in result.output
 
@@ -290,7 +293,9 @@ def test_a_link_into_the_archive_under_the_same_name_writes_the_real_folder(tmp_
     catalog = SpecStore(root).scan()
     (only,) = catalog.specs
     assert only.path == real and only.archived_dir
-    written = SpecWriter(SpecStore(root), tmp_path / "data").update(catalog, "45", add_tags=["t"])
+    written = SpecWriter(SpecStore(root), tmp_path / "data").update(
+        catalog, "45", SpecChange(add_tags=["t"])
+    )
     assert written.path == real and written.archived_dir
 
 
@@ -320,7 +325,7 @@ def _race(root: Path, data_dir: Path, catalog, names: list[str]) -> tuple[set[st
     def work(i: int) -> None:
         start.wait()
         try:
-            writer.update(catalog, names[i % len(names)], add_tags=[f"w{i}"])
+            writer.update(catalog, names[i % len(names)], SpecChange(add_tags=[f"w{i}"]))
             done.add(f"w{i}")
         except Exception as err:  # collected: the test asserts on them
             errors.append(err)
@@ -384,7 +389,7 @@ def test_ingest_search_and_update_work_on_such_names(tmp_path: Path):
     assert summary.specs == 2 and summary.skipped == []
     hits = memory.search("coffee menu", limit=5)
     assert hits[0].spec == "045-café"
-    written = memory.update_spec("046-my spec", add_tags=["x"])
+    written = memory.update_spec("046-my spec", SpecChange(add_tags=["x"]))
     assert written.meta.tags == ["x"]
     assert memory.ingest().specs == 2
 

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from ingest import atomic, writes
 from ingest.frontmatter import normalize_frontmatter
+from ingest.spec_changes import SpecChange
 from ingest.store import SpecStore
 from ingest.validate import find_stray_files
 from ingest.writes import OLDER_TRANSITIONS_FILE, SpecWriter, catalog_with
@@ -60,7 +61,7 @@ def change_status(root: Path, count: int, clock: Clock, start: int = 0) -> SpecW
     writer = SpecWriter(store, root.parent / "data", clock=clock)
     catalog = store.scan()
     for index in range(start, start + count):
-        spec = writer.update(catalog, "001", status=STATUSES[index % 3])
+        spec = writer.update(catalog, "001", SpecChange(status=STATUSES[index % 3]))
         catalog = catalog_with(catalog, spec)
     return writer
 
@@ -95,7 +96,7 @@ def test_a_change_reports_what_it_moved(root, monkeypatch) -> None:
     monkeypatch.setattr(writes, "KEEP_TRANSITIONS", 2)
     writer = change_status(root, 2, Clock())
     store = writer.store
-    written = writer.update(store.scan(), "001", status="archived")
+    written = writer.update(store.scan(), "001", SpecChange(status="archived"))
     assert {"field": "transitions", "moved": 1, "to": OLDER_TRANSITIONS_FILE} in written.changes
     assert str(root / "001-callbacks" / OLDER_TRANSITIONS_FILE) in written.files_written
     assert len(written.meta.transitions) == 2

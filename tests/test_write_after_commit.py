@@ -21,6 +21,7 @@ from mcp import Client
 
 from ingest.embedding import FakeEmbedder
 from ingest.errors import BackendUnavailable, IndexDamaged, IndexMismatch
+from ingest.spec_changes import SpecChange
 from retriever import SpecMemory
 from retriever.cli import cli
 from retriever.http import create_app
@@ -189,7 +190,7 @@ def test_cli_write_with_an_unexpected_exception_exits_0(
 
 def test_a_rebuild_after_the_warning_converges(memory: SpecMemory) -> None:
     damage(memory.settings.data_dir, "lexical-first-100-bytes")
-    written = memory.update_spec("2", status="complete", add_tags=["after-damage"])
+    written = memory.update_spec("2", SpecChange(status="complete", add_tags=["after-damage"]))
     assert any(w.startswith("not re-indexed") for w in written.warnings)
     memory.ingest()  # a plain ingest notices the damage and rebuilds
     hits = memory.search("refresh tokens", tags=["after-damage"], status="complete")

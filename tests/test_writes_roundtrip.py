@@ -9,6 +9,7 @@ import pytest
 
 from ingest import atomic
 from ingest.frontmatter import normalize_frontmatter, parse_yaml, split_document
+from ingest.spec_changes import SpecChange
 from ingest.store import SpecStore
 from ingest.writes import SpecWriter
 
@@ -47,13 +48,13 @@ def test_updates_on_every_corpus_readme_change_only_what_they_must(writer_and_ca
 
 
 def _add_then_remove_tag_restores_bytes(writer, catalog, spec, original: bytes) -> None:
-    added = writer.update(catalog, spec.dir_name, add_tags=[PROBE_TAG])
+    added = writer.update(catalog, spec.dir_name, SpecChange(add_tags=[PROBE_TAG]))
     assert PROBE_TAG in added.meta.tags, spec.dir_name
     assert added.meta.tags[: len(spec.meta.tags)] == spec.meta.tags, spec.dir_name
     removed, new_lines = _changed_lines(original, spec.readme.path.read_bytes())
     # a tag is one new line (block lists, new keys) or one rewritten line (flow, comma)
     assert len(new_lines) <= 2 and len(removed) <= 1, (spec.dir_name, removed, new_lines)
-    writer.update(catalog, spec.dir_name, remove_tags=[PROBE_TAG])
+    writer.update(catalog, spec.dir_name, SpecChange(remove_tags=[PROBE_TAG]))
     assert spec.readme.path.read_bytes() == original, spec.dir_name
 
 
@@ -61,7 +62,7 @@ def _status_change_touches_only_status_and_appends_history(
     writer, catalog, spec, original: bytes
 ) -> None:
     target = "draft" if spec.meta.status != "draft" else "planned"
-    written = writer.update(catalog, spec.dir_name, status=target)
+    written = writer.update(catalog, spec.dir_name, SpecChange(status=target))
     after = spec.readme.path.read_bytes()
     removed, added = _changed_lines(original, after)
     # only the status line and (when present) the old updated_at line may go

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ingest.errors import DependencyCycle, StaleWrite
+from ingest.spec_changes import NewSpec, SpecChange
 from ingest.store import SpecStore
 
 PROCESSES = 8
@@ -24,17 +25,18 @@ def _worker(specs: str, data: str, worker: int) -> None:
     for step in range(ROUNDS):
         target = TARGETS[(worker + step) % len(TARGETS)]
         memory.update_spec(
-            target, status=statuses[(worker + step) % 3], add_tags=[f"s-{worker}-{step}"]
+            target,
+            SpecChange(status=statuses[(worker + step) % 3], add_tags=[f"s-{worker}-{step}"]),
         )
         other = TARGETS[(worker + step + 1) % len(TARGETS)]
         # opposite edges race here; the graph lock must refuse exactly the cycle-closers
         with contextlib.suppress(DependencyCycle):
-            memory.update_spec(target, add_deps=[other])
+            memory.update_spec(target, SpecChange(add_deps=[other]))
         spec = memory.get_spec(target)
         # optimistic writers: a stale hash is refused, never merged over
         with contextlib.suppress(StaleWrite):
-            memory.update_spec(target, priority="high", expected_hash=spec.content_hash)
-    memory.create_spec(f"Stress {worker}")
+            memory.update_spec(target, SpecChange(priority="high"), expected_hash=spec.content_hash)
+    memory.create_spec(NewSpec(title=f"Stress {worker}"))
 
 
 @pytest.mark.slow

@@ -79,7 +79,7 @@ def _progress_bar(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
 def ingest_command(
     ctx: click.Context, full: bool, watch: bool, quiet: bool, specs: tuple[str, ...], output: str
 ) -> None:
-    """Index the specs dir: chunks into SQLite FTS5, vectors into ChromaDB. Incremental: only
+    """Index the specs dir: chunks into SQLite, vectors into ChromaDB. Incremental: only
     changed specs are re-chunked and only changed chunks re-embedded; --full rebuilds."""
     memory = memory_of(ctx)
 

@@ -6,8 +6,10 @@ from typing import Any
 
 import click
 
+from ingest.spec_changes import NewSpec, SpecChange
 from ingest.writes import WrittenSpec
 
+from ..request_model import built
 from . import OUTPUT, _display, cli, emit, handle_errors, memory_of
 
 EXPECTED_HASH = click.option(
@@ -67,15 +69,17 @@ def _shown(message: str) -> str:
 @handle_errors
 def create_command(ctx, title, template, status, priority, tags, depends_on, parent, output):
     """Create the next-numbered spec from a template."""
-    spec = memory_of(ctx).create_spec(
-        title,
+    new = built(
+        NewSpec,
+        title=title,
         template=template,
         status=status,
         priority=priority,
-        tags=list(tags),
-        depends_on=list(depends_on),
+        tags=tags,
+        depends_on=depends_on,
         parent=parent,
     )
+    spec = memory_of(ctx).create_spec(new)
     _report(output, spec)
 
 
@@ -95,16 +99,16 @@ def update_command(
     ctx, spec_id, status, priority, add_tag, remove_tag, add_dep, remove_dep, expected_hash, output
 ):
     """Change a spec's frontmatter in place, touching only the lines that change."""
-    spec = memory_of(ctx).update_spec(
-        spec_id,
+    change = built(
+        SpecChange,
         status=status,
         priority=priority,
-        add_tags=list(add_tag),
-        remove_tags=list(remove_tag),
-        add_deps=list(add_dep),
-        remove_deps=list(remove_dep),
-        expected_hash=expected_hash,
+        add_tags=add_tag,
+        remove_tags=remove_tag,
+        add_deps=add_dep,
+        remove_deps=remove_dep,
     )
+    spec = memory_of(ctx).update_spec(spec_id, change, expected_hash=expected_hash)
     _report(output, spec)
 
 

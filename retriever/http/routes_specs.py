@@ -12,6 +12,7 @@ from ingest.create import next_number
 from ingest.errors import InvalidInput
 from ingest.frontmatter import canonical_priority, canonical_status
 from ingest.model import Spec, parse_dir_name
+from ingest.spec_changes import LIST_CHANGE_MAX, NewSpec, SpecChange
 from ingest.writes import utc_now
 
 from ..events import parse_timestamp
@@ -27,12 +28,13 @@ router = APIRouter(tags=["specs"])
 
 class ListChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    add: list[str] = Field(default_factory=list, max_length=100)
-    remove: list[str] = Field(default_factory=list, max_length=100)
+    add: list[str] = Field(default_factory=list, max_length=LIST_CHANGE_MAX)
+    remove: list[str] = Field(default_factory=list, max_length=LIST_CHANGE_MAX)
 
 
 class SpecPatch(BaseModel):
-    """The fields a status callback or an editor may change; omitted fields stay as they are."""
+    """The wire shape of a SpecChange: the fields a status callback or an editor may change;
+    omitted fields stay as they are."""
 
     model_config = ConfigDict(extra="forbid")
     status: str | None = Field(None, description="draft, planned, in-progress, complete, archived")
@@ -40,17 +42,17 @@ class SpecPatch(BaseModel):
     tags: ListChange | None = None
     depends_on: ListChange | None = None
 
-
-class NewSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    title: str = Field(min_length=1, max_length=200)
-    template: str | None = None
-    status: str = "planned"
-    priority: str | None = None
-    tags: list[str] = Field(default_factory=list, max_length=50)
-    depends_on: list[str] = Field(default_factory=list, max_length=100)
-    parent: str | None = None
-    body: str | None = Field(None, max_length=200_000)
+    def change(self) -> SpecChange:
+        tags = self.tags or ListChange()
+        deps = self.depends_on or ListChange()
+        return SpecChange(
+            status=self.status,
+            priority=self.priority,
+            add_tags=tuple(tags.add),
+            remove_tags=tuple(tags.remove),
+            add_deps=tuple(deps.add),
+            remove_deps=tuple(deps.remove),
+        )
 
 
 IfMatch = Annotated[
@@ -104,23 +106,22 @@ def _stamped(spec: Spec, status: str | None, intents: list[dict[str, Any]]) -> b
     )
 
 
-def _reflected(spec: Spec, patch: SpecPatch, memory: SpecMemory) -> bool:
+def _reflected(spec: Spec, change: SpecChange, memory: SpecMemory) -> bool:
     meta = spec.meta
-    if patch.priority is not None and canonical_priority(patch.priority) != meta.priority:
+    if change.priority is not None and canonical_priority(change.priority) != meta.priority:
         return False
-    if patch.tags is not None:
-        tags = set(meta.tags)
-        if (
-            not {t.strip() for t in patch.tags.add} <= tags
-            or {t.strip() for t in patch.tags.remove} & tags
-        ):
-            return False
-    if patch.depends_on is not None:
+    tags = set(meta.tags)
+    if (
+        not {t.strip() for t in change.add_tags} <= tags
+        or {t.strip() for t in change.remove_tags} & tags
+    ):
+        return False
+    if change.add_deps or change.remove_deps:
         catalog = memory.catalog()
         held = {catalog.try_resolve(raw) for raw in meta.depends_on}
-        if any(catalog.try_resolve(ref) not in held for ref in patch.depends_on.add):
+        if any(catalog.try_resolve(ref) not in held for ref in change.add_deps):
             return False
-        if any(catalog.try_resolve(ref) in held - {None} for ref in patch.depends_on.remove):
+        if any(catalog.try_resolve(ref) in held - {None} for ref in change.remove_deps):
             return False
     return True
 
@@ -170,10 +171,10 @@ def get_spec(
 async def create_spec(
     new: NewSpec, request: Request, memory: Memory, key: IdempotencyKey = None
 ) -> JSONResponse:
-    payload = new.model_dump()
+    payload = new.model_dump(mode="json")
 
     def produce() -> Answer:
-        return _written(memory.create_spec(**payload), 201)
+        return _written(memory.create_spec(new), 201)
 
     def recover(intents: list[dict[str, Any]]) -> Answer | None:
         spec = _created(memory, new.title, intents)
@@ -206,25 +207,14 @@ async def update_spec(
     payload = patch.model_dump(exclude_none=True)
     if not payload:
         raise InvalidInput("nothing to change: send status, priority, tags or depends_on")
-    tags = patch.tags or ListChange()
-    deps = patch.depends_on or ListChange()
+    change = patch.change()
     # A keyed write stamps its transition with a moment chosen now, so that a retry after a crash
     # can find it; without a key the writer stamps the moment it writes.
     stamp = utc_now() if key else None
     status = canonical_status(patch.status) if patch.status is not None else None
 
     def produce() -> Answer:
-        spec = memory.update_spec(
-            spec_id,
-            status=patch.status,
-            priority=patch.priority,
-            add_tags=tags.add,
-            remove_tags=tags.remove,
-            add_deps=deps.add,
-            remove_deps=deps.remove,
-            expected_hash=required_hash(if_match),
-            at=stamp,
-        )
+        spec = memory.update_spec(spec_id, change, expected_hash=required_hash(if_match), at=stamp)
         return _written(spec)
 
     def recover(intents: list[dict[str, Any]]) -> Answer | None:
@@ -232,7 +222,7 @@ async def update_spec(
         if patch.status is not None:
             landed = _stamped(spec, status, intents)
         else:
-            landed = _reflected(spec, patch, memory)
+            landed = _reflected(spec, change, memory)
         return _written(memory.committed_write(spec.dir_name)) if landed else None
 
     # A replay is checked before If-Match: a retried callback carries the hash it first sent,

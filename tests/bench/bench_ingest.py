@@ -48,9 +48,9 @@ def _encode_seconds(embedder, texts: list[str]) -> float:
 def run(report: dict) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from ingest.chunk_db import ChunkDatabase
     from ingest.embedding import load_embedder
     from ingest.layout import IndexLayout
-    from ingest.lexical import LexicalIndex
     from retriever.service import SpecMemory
 
     shutil.rmtree(WORK, ignore_errors=True)
@@ -75,7 +75,7 @@ def run(report: dict) -> None:
     cold = memory.ingest()
     result["cold_ingest_seconds"] = round(time.perf_counter() - started, 2)
     result["specs"], result["chunks"] = cold.specs, cold.chunks
-    with LexicalIndex(IndexLayout(data).lexical_path) as lexical:
+    with ChunkDatabase(IndexLayout(data).lexical_path) as lexical:
         indexed = [chunk.embed_text for chunk in lexical.all_chunks()]
     after = _encode_seconds(embedder, indexed)
     floor = (before + after) / 2

@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from ingest.spec_changes import SpecChange
 from retriever.service import SpecMemory
 from tests.conftest import CORPUS_SPECS
 
@@ -54,7 +55,7 @@ def run(report: dict) -> None:
         update, search, context = [], [], []
         for i, name in enumerate(names):
             started = time.perf_counter()
-            memory.update_spec(name, status=STATUSES[i % 3])
+            memory.update_spec(name, SpecChange(status=STATUSES[i % 3]))
             update.append(time.perf_counter() - started)
             started = time.perf_counter()
             memory.search(QUERY, limit=10)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ingest.spec_changes import NewSpec, SpecChange
 from ingest.store import SpecStore
 from ingest.writes import SpecWriter
 from retriever import SpecMemory
@@ -41,7 +42,7 @@ def _timed(action: Callable[[int], object], repeat: int) -> dict[str, float]:
 def _contender(specs: str, data: str, worker: int) -> None:
     memory = SpecMemory(specs, data)
     for step in range(UPDATES_EACH):
-        memory.update_spec("045", add_tags=[f"bench-w{worker}-{step}"])
+        memory.update_spec("045", SpecChange(add_tags=[f"bench-w{worker}-{step}"]))
 
 
 def run(report: dict) -> None:
@@ -55,19 +56,24 @@ def run(report: dict) -> None:
         writer = SpecWriter(store, data)
         out: dict = {"specs": len(catalog)}
         out["update_status_editor_only"] = _timed(
-            lambda i: writer.update(catalog, names[i], status="draft" if i % 2 else "planned"),
+            lambda i: writer.update(
+                catalog, names[i], SpecChange(status="draft" if i % 2 else "planned")
+            ),
             len(names),
         )
         out["update_tag_editor_only"] = _timed(
-            lambda i: writer.update(catalog, names[i], add_tags=["bench"]), len(names)
+            lambda i: writer.update(catalog, names[i], SpecChange(add_tags=["bench"])), len(names)
         )
         memory = SpecMemory(specs, data)
         memory.catalog()
         out["update_status_service"] = _timed(
-            lambda i: memory.update_spec("045", status="complete" if i % 2 else "in-progress"), 20
+            lambda i: memory.update_spec(
+                "045", SpecChange(status="complete" if i % 2 else "in-progress")
+            ),
+            20,
         )
         out["create_service"] = _timed(
-            lambda i: memory.create_spec(f"Bench spec {i}", tags=["bench"]), 20
+            lambda i: memory.create_spec(NewSpec(title=f"Bench spec {i}", tags=["bench"])), 20
         )
         splittable = [s.dir_name for s in memory.catalog() if s.body.count("\n## ") >= 3][:20]
         out["split_service"] = _timed(

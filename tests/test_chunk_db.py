@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from ingest.chunk_db import ChunkDatabase, FileState, SpecRecord, SpecUpdate
 from ingest.chunking import Chunk
-from ingest.lexical import FileState, LexicalIndex, SpecRecord, SpecUpdate
 
 
 def chunk(spec: str, ordinal: int, text: str, status: str = "planned") -> Chunk:
@@ -41,12 +41,12 @@ def update(spec: str, *texts: str, status: str = "planned") -> SpecUpdate:
 
 
 @pytest.fixture
-def index(tmp_path: Path) -> LexicalIndex:
-    with LexicalIndex(tmp_path / "lexical.sqlite") as opened:
+def index(tmp_path: Path) -> ChunkDatabase:
+    with ChunkDatabase(tmp_path / "lexical.sqlite") as opened:
         yield opened
 
 
-def test_round_trip_keeps_every_chunk_field(index: LexicalIndex) -> None:
+def test_round_trip_keeps_every_chunk_field(index: ChunkDatabase) -> None:
     written = update("001-store", "SQLite holds chunks", "Chroma holds vectors")
     assert index.commit([written]) == 1
     assert index.all_chunks() == written.chunks
@@ -55,7 +55,7 @@ def test_round_trip_keeps_every_chunk_field(index: LexicalIndex) -> None:
     assert set(index.file_states()) == {"001-store/README.md"}
 
 
-def test_replacing_and_removing_specs_is_transactional(index: LexicalIndex) -> None:
+def test_replacing_and_removing_specs_is_transactional(index: ChunkDatabase) -> None:
     index.commit([update("001-a", "alpha words"), update("002-b", "beta words")])
     index.commit([update("001-a", "gamma words")], removed_specs=["002-b"])
     assert [c.text for c in index.all_chunks()] == ["gamma words"]
@@ -70,7 +70,7 @@ class RaisingIterable:
         raise RuntimeError("boom")
 
 
-def test_no_full_text_table_is_kept(index: LexicalIndex, tmp_path) -> None:
+def test_no_full_text_table_is_kept(index: ChunkDatabase, tmp_path) -> None:
     """The FTS5 table was filled on every ingest and never queried (issue 12); an index
     written before loses it at its next write."""
     import sqlite3
@@ -83,13 +83,13 @@ def test_no_full_text_table_is_kept(index: LexicalIndex, tmp_path) -> None:
     old = tmp_path / "old.sqlite"
     with sqlite3.connect(old) as conn:
         conn.execute("CREATE VIRTUAL TABLE chunks_fts USING fts5 (id, text)")
-    LexicalIndex(old).close()
+    ChunkDatabase(old).close()
     with sqlite3.connect(old) as conn:
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     assert not any(name.startswith("chunks_fts") for name in names), names
 
 
-def test_dirty_mark_and_clear(index: LexicalIndex) -> None:
+def test_dirty_mark_and_clear(index: ChunkDatabase) -> None:
     index.commit([update("001-a", "alpha")])
     index.mark_dirty(True)
     assert index.dirty

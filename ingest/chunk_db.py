@@ -36,8 +36,8 @@ from .errors import (
 from .layout import connect_sqlite_readonly, sqlite_error
 
 __all__ = [
+    "ChunkDatabase",
     "FileState",
-    "LexicalIndex",
     "SpecRecord",
     "SpecUpdate",
     "sqlite_errors",
@@ -181,7 +181,7 @@ class SpecUpdate:
     files: list[FileState]
 
 
-class LexicalIndex:
+class ChunkDatabase:
     """One SQLite database in WAL mode. Thread-safe through one lock around one connection.
 
     `readonly=True` (readers) opens an existing database without writing anything and checks
@@ -234,7 +234,7 @@ class LexicalIndex:
             self._db.close()
 
     @contextlib.contextmanager
-    def snapshot(self) -> Iterator[LexicalIndex]:
+    def snapshot(self) -> Iterator[ChunkDatabase]:
         """Every read inside sees one committed state, however many ingests commit meanwhile: a
         WAL read transaction, with the connection lock held so no other thread's statement runs
         inside it. Readers that read several tables use it instead of retrying until nothing
@@ -246,7 +246,7 @@ class LexicalIndex:
             finally:
                 db.execute("COMMIT")  # read-only: only ends the snapshot
 
-    def __enter__(self) -> LexicalIndex:
+    def __enter__(self) -> ChunkDatabase:
         return self
 
     def __exit__(self, *exc: object) -> None:
