@@ -1,6 +1,6 @@
 """The SQLite half of the index: every chunk with all its fields, and the bookkeeping that makes
 ingest incremental (file stat + hash, spec metadata, generation). Lexical ranking itself is in
-memory (retriever.warm_index, retriever.lexical_rank); this is the chunk database it loads.
+memory (retriever.ranking.warm_index, retriever.ranking.lexical_rank); this is the chunk database it loads.
 
 SQLite is the index of record for WHAT is indexed: a chunk exists when its row does. Chroma
 holds the vectors of those ids and may briefly hold more (written before this commit) or fewer

@@ -4,7 +4,7 @@
     ├── manifest.json             format, model name, dimension, build id (written atomically)
     ├── lexical.sqlite            chunks, file/spec hash bookkeeping (the chunk database)
     ├── chroma/                   the embedded ChromaDB (absent when SPECMEM_CHROMA_URL is set)
-    ├── search-vectors.npz        the readers' copy of the vectors (retriever.warm_loader)
+    ├── search-vectors.npz        the readers' copy of the vectors (retriever.ranking.warm_loader)
     ├── ingest.lock, locks/       one ingest at a time per data dir; per-spec write locks
     └── events.sqlite             the activity log (not a cache; `ingest --full` keeps it)
 

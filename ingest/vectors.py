@@ -167,7 +167,7 @@ def _embedded_failure(where: str, err: BaseException) -> SpecmemError:
         )
     if isinstance(err, OSError) or "readonly" in low or "read-only" in low or "(code: 8)" in text:
         # The vector store cannot be used here, as when a server is down: context bundles
-        # fall back to lexical seeds, `mode=lexical` works (retriever.context).
+        # fall back to lexical seeds, `mode=lexical` works (retriever.bundles.context).
         return BackendUnavailable(
             f"the Chroma store at {where} cannot be opened: {text} (Chroma writes to its files "
             "as it opens them, so a read-only data dir can only serve vectors from "

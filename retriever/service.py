@@ -45,8 +45,8 @@ from .token_usage import token_usage
 from .write_gate import WriteGate
 
 if TYPE_CHECKING:
-    from .eval_config import EvalConfig
-    from .search import RankingParams
+    from .evaluation.eval_config import EvalConfig
+    from .ranking.search import RankingParams
 
 __all__ = ["SpecMemory"]
 
@@ -300,7 +300,7 @@ class SpecMemory:
             self._embedder = load_embedder(self.settings)
         return self._embedder
 
-    # -- reading the index (retriever.search, retriever.context) ---------------------------------
+    # -- reading the index (retriever.ranking.search, retriever.bundles.context) ---------------------------------
 
     def search(
         self,
@@ -313,16 +313,16 @@ class SpecMemory:
         mode: str = "hybrid",
         params: RankingParams | None = None,
     ) -> list[Any]:
-        """Spec-level SearchHits (retriever.search), best first: one per spec, with its score,
+        """Spec-level SearchHits (retriever.ranking.search), best first: one per spec, with its score,
         the score's components and the best-matching section as a snippet.
 
         `mode` is "hybrid" (BM25 and embeddings fused), "lexical" (no model is loaded) or
         "dense". Filters (status, all of `tags`, priority) apply inside retrieval, so a filtered
         query still returns up to `limit` matching specs. `params` overrides the ranking's
-        settings (retriever.search.RankingParams; experiments and `eval --compare`). Needs an
+        settings (retriever.ranking.search.RankingParams; experiments and `eval --compare`). Needs an
         index: run `ingest` first.
         """
-        from .search import RankingParams, search_index
+        from .ranking.search import RankingParams, search_index
 
         statuses = _canonical_set(status, canonical_status, STATUSES, "status")
         priorities = _canonical_set(priority, canonical_priority, PRIORITIES, "priority")
@@ -341,8 +341,8 @@ class SpecMemory:
         )
 
     def _warm_index(self, embedder: Any, *, need_vectors: bool = True) -> Any:
-        """The in-memory copy of the index (retriever.warm_loader), reloaded when it changes."""
-        from .warm_loader import WarmIndexLoader
+        """The in-memory copy of the index (retriever.ranking.warm_loader), reloaded when it changes."""
+        from .ranking.warm_loader import WarmIndexLoader
 
         with self._lock:
             loader = getattr(self, "_warm_loader", None)
@@ -363,10 +363,10 @@ class SpecMemory:
         Seeds are the specs that rank for `query` (through search when an index exists, else
         lexically over sections) and the `specs` named (resolved strictly); `depth` bounds the
         transitive depends_on expansion. A budget below 1 raises InvalidInput; one above
-        retriever.context.MAX_BUDGET is capped, with a note in the bundle. History is the
+        retriever.bundles.context.MAX_BUDGET is capped, with a note in the bundle. History is the
         frontmatter transitions, plus linked events once an event log exists.
         """
-        from .context import build_context, search_seed_ranker
+        from .bundles.context import build_context, search_seed_ranker
 
         ranker = None
         if query and self.index_follower.index_exists():
@@ -399,16 +399,16 @@ class SpecMemory:
     ) -> dict[str, Any]:
         """Spec-level recall@1/5/10 (and @k), MRR@10 and coverage@10 of `search` over labelled
         queries `{"query", "relevant": [spec refs], "exclude"?: [spec refs], "set"?}`
-        (retriever.evaluate), overall and per set; refs resolve strictly and an unknown or
+        (retriever.evaluation.evaluate), overall and per set; refs resolve strictly and an unknown or
         ambiguous one is reported under "problems". `details` adds each query's rank, top
         results and scores.
 
-        `mode` may also be "bm25", the plain-BM25 baseline (retriever.baseline). `compare`, a
-        second configuration (retriever.eval_config: a mode, "bm25", or "key=value" ranking
+        `mode` may also be "bm25", the plain-BM25 baseline (retriever.ranking.baseline). `compare`, a
+        second configuration (retriever.evaluation.eval_config: a mode, "bm25", or "key=value" ranking
         settings on `mode`), is scored on the same queries and reported under "compare" with
         the paired bootstrap difference and its 95% interval."""
-        from .eval_config import EvalConfig, parse_config
-        from .evaluate import comparison, evaluate_queries
+        from .evaluation.eval_config import EvalConfig, parse_config
+        from .evaluation.evaluate import comparison, evaluate_queries
 
         base = EvalConfig(mode, params)
         other = parse_config(compare, default_mode=mode) if isinstance(compare, str) else compare
@@ -426,10 +426,10 @@ class SpecMemory:
     def _ranker(self, config: EvalConfig) -> Callable[[str, int], list[str]]:
         """Spec names, best first, as `config` ranks them. The baseline is built here, over the
         index as it is now, and lives as long as the evaluation that asked for it."""
-        from .eval_config import BASELINE
+        from .evaluation.eval_config import BASELINE
 
         if config.mode == BASELINE:
-            from .baseline import PlainBM25
+            from .ranking.baseline import PlainBM25
 
             warm = self._warm_index(self._index_embedder(), need_vectors=False)
             return PlainBM25(warm).rank

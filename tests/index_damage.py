@@ -66,7 +66,7 @@ def _truncate(path: Path, size: int) -> None:
 
 def _chroma(data: Path, apply: Callable[[Path], object]) -> None:
     """Damage `chroma/chroma.sqlite3`. The readers' vector cache goes too: while it matches the
-    index, search needs no Chroma at all (retriever.warm_loader), so the damage would only show
+    index, search needs no Chroma at all (retriever.ranking.warm_loader), so the damage would only show
     at the next write that changes chunks."""
     (data / "search-vectors.npz").unlink(missing_ok=True)
     apply(data / "chroma" / "chroma.sqlite3")

@@ -32,6 +32,45 @@ def test_ingest_never_imports_retriever():
     assert offenders == []
 
 
+def _resolved_imports(path: Path) -> set[str]:
+    """Every module `path` imports, relative imports resolved against its package."""
+    package = ".".join(path.relative_to(REPO).with_suffix("").parts[:-1])
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1]
+            if node.level == 0:
+                names.add(node.module or "")
+            else:
+                names.add(".".join([*base, *([node.module] if node.module else [])]))
+    return names
+
+
+DOORS = ("retriever.http", "retriever.cli", "retriever.mcp_server")
+SERVICE = ("retriever.service", "retriever.live_catalog", "retriever.index_follower")
+LAYERS = {
+    # package: what it must never import
+    "ranking": (*DOORS, *SERVICE, "retriever.bundles", "retriever.evaluation"),
+    "bundles": (*DOORS, *SERVICE, "retriever.evaluation"),
+    "evaluation": (*DOORS, *SERVICE, "retriever.bundles"),
+}
+
+
+def test_the_cores_never_import_the_service_or_a_door():
+    """ranking -> bundles -> service -> doors: each layer imports only the ones below it
+    (specs/001)."""
+    offenders = []
+    for package, forbidden in LAYERS.items():
+        for path in (REPO / "retriever" / package).rglob("*.py"):
+            for name in _resolved_imports(path):
+                if any(name == f or name.startswith(f + ".") for f in forbidden):
+                    offenders.append(f"{path.relative_to(REPO)} imports {name}")
+    assert offenders == []
+
+
 def test_every_cli_command_has_help_text():
     def walk(group: click.Group, prefix: str):
         for name, command in group.commands.items():

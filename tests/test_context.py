@@ -11,8 +11,8 @@ from ingest.errors import InvalidInput, SpecNotFound, SpecParseError, UnsafeRefe
 from ingest.store import SpecStore
 from ingest.tokens import count_tokens
 from retriever import SpecMemory
+from retriever.bundles.context import MAX_BUDGET, SeedHit, build_context
 from retriever.cli import cli
-from retriever.context import MAX_BUDGET, SeedHit, build_context
 from tests.conftest import write_spec
 
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from ingest.store import Catalog, SpecStore
 from ingest.tokens import count_tokens
-from retriever.context import build_context
+from retriever.bundles.context import build_context
 from tests.conftest import DEV_QUERIES
 
 MIN_FILL = 0.9

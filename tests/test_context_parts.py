@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from ingest.graph import Link, SpecGraph
 from ingest.store import SpecStore
 from ingest.tokens import count_tokens
-from retriever.context_sections import PREAMBLE, first_sentence, spec_sections
-from retriever.expansion import LINK_DECAY, expand
-from retriever.render import CUT_MARK, fit_text, fit_text_hard, history_block
+from retriever.bundles.context_sections import PREAMBLE, first_sentence, spec_sections
+from retriever.bundles.expansion import LINK_DECAY, expand
+from retriever.bundles.render import CUT_MARK, fit_text, fit_text_hard, history_block
 from tests.conftest import write_spec
 
 PROSE = (
@@ -116,7 +116,7 @@ def test_sections_have_exact_lines_kinds_and_skip_restated_metadata(tmp_path):
 
 
 def test_a_section_index_built_from_the_last_one_scores_like_a_fresh_one(tiny_specs):
-    from retriever.context_index import SectionIndex
+    from retriever.bundles.context_index import SectionIndex
 
     first = SectionIndex(SpecStore(tiny_specs).scan())
     readme = tiny_specs / "003-search-ui" / "README.md"
@@ -134,7 +134,7 @@ def test_the_section_caches_keep_only_the_latest_version_of_each_spec(tiny_specs
     import gc
     import weakref
 
-    from retriever import context_index
+    from retriever.bundles import context_index
 
     readme = tiny_specs / "003-search-ui" / "README.md"
     superseded = []

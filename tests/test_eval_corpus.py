@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from retriever.evaluate import read_queries
+from retriever.evaluation.evaluate import read_queries
 from retriever.service import SpecMemory
 from tests.conftest import DEV_QUERIES
 

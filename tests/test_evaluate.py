@@ -1,4 +1,4 @@
-"""retriever.evaluate, retriever.bootstrap and retriever.baseline as pure functions: a stub search
+"""retriever.evaluation.evaluate, retriever.evaluation.bootstrap and retriever.ranking.baseline as pure functions: a stub search
 over the tiny specs' catalog, constructed vectors, and a warm index of real chunks."""
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from ingest.chunking import chunk_spec
 from ingest.embedding import FakeEmbedder
 from ingest.errors import InvalidInput
 from ingest.store import SpecStore
-from retriever.baseline import PlainBM25, baseline_tokens
-from retriever.bootstrap import paired_bootstrap
-from retriever.eval_config import EvalConfig, parse_config
-from retriever.evaluate import compare_entries, evaluate_queries, read_queries
-from retriever.search import RankingParams
-from retriever.warm_index import build_warm_index
+from retriever.evaluation.bootstrap import paired_bootstrap
+from retriever.evaluation.eval_config import EvalConfig, parse_config
+from retriever.evaluation.evaluate import compare_entries, evaluate_queries, read_queries
+from retriever.ranking.baseline import PlainBM25, baseline_tokens
+from retriever.ranking.search import RankingParams
+from retriever.ranking.warm_index import build_warm_index
 
 AUTH, REFRESH, UI = "001-auth-design", "002-token-refresh", "003-search-ui"
 

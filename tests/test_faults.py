@@ -242,7 +242,7 @@ def chroma(tmp_path: Path) -> Iterator[ChromaProcess]:
 
 def drop_vector_cache(data: Path) -> None:
     """Remove the warm loader's vector cache, so the next cold load must read Chroma."""
-    from retriever.warm_loader import VECTOR_CACHE
+    from retriever.ranking.warm_loader import VECTOR_CACHE
 
     (data / VECTOR_CACHE).unlink(missing_ok=True)
 

@@ -25,7 +25,7 @@ from ingest.model import Frontmatter
 from ingest.store import SpecStore
 from ingest.tokens import count_tokens
 from retriever import SpecMemory
-from retriever.context import MAX_BUDGET
+from retriever.bundles.context import MAX_BUDGET
 from tests.conftest import write_spec
 from tests.test_chunking import assert_exact_lines
 from tests.test_http_query import SPECS

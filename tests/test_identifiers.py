@@ -1,4 +1,4 @@
-"""Code-like identifiers kept whole (retriever.identifiers), and the search signal they feed."""
+"""Code-like identifiers kept whole (retriever.ranking.identifiers), and the search signal they feed."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pytest
 from ingest.chunking import chunk_spec
 from ingest.embedding import FakeEmbedder
 from ingest.store import SpecStore
-from retriever.identifiers import identifiers
-from retriever.search import search_index
-from retriever.warm_index import build_warm_index
+from retriever.ranking.identifiers import identifiers
+from retriever.ranking.search import search_index
+from retriever.ranking.warm_index import build_warm_index
 from tests.conftest import write_spec
 
 

@@ -121,7 +121,7 @@ def test_an_overflowed_event_queue_means_rescan(tiny_specs):
 
 
 def test_derived_state_lives_with_the_catalog_version(tiny_specs, tmp_path):
-    from retriever.context_index import section_index
+    from retriever.bundles.context_index import section_index
 
     memory = SpecMemory(tiny_specs, tmp_path / "data")
     catalog = memory.catalog()

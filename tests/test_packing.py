@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from retriever.packing import MIN_CUT_TOKENS, Step, pack
+from retriever.bundles.packing import MIN_CUT_TOKENS, Step, pack
 
 
 def test_takes_best_value_per_token_first_and_skips_what_no_longer_fits():

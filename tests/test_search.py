@@ -10,8 +10,8 @@ from ingest.chunking import chunk_spec
 from ingest.embedding import FakeEmbedder
 from ingest.errors import InvalidInput
 from ingest.store import SpecStore
-from retriever.search import RankingParams, search_index
-from retriever.warm_index import build_warm_index
+from retriever.ranking.search import RankingParams, search_index
+from retriever.ranking.warm_index import build_warm_index
 from tests.conftest import write_spec
 
 
@@ -130,7 +130,7 @@ def test_an_empty_index_returns_nothing():
 
 
 def test_a_method_that_did_not_score_a_spec_reports_none(warm):
-    from retriever.dense import DenseIndex
+    from retriever.ranking.dense import DenseIndex
 
     index, embedder, _ = warm
     # Force the two-stage dense path with a one-chunk shortlist: other specs get no dense score.

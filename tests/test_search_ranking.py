@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from retriever.fusion import best_chunks, combine, rrf, spec_scores, zscore
-from retriever.lexical_rank import BM25Index
-from retriever.terms import stem, terms
+from retriever.ranking.fusion import best_chunks, combine, rrf, spec_scores, zscore
+from retriever.ranking.lexical_rank import BM25Index
+from retriever.ranking.terms import stem, terms
 
 NEG_INF = -np.inf
 
@@ -111,7 +111,7 @@ def test_rrf_rewards_agreement():
 
 
 def test_dense_two_stage_keeps_the_exact_top_chunks():
-    from retriever.dense import DenseIndex
+    from retriever.ranking.dense import DenseIndex
 
     rng = np.random.default_rng(7)
     # Like sentence embeddings, mostly spanned by a few directions (what PCA relies on).
@@ -168,7 +168,7 @@ def test_the_vocabulary_is_compacted_when_edits_leave_it_mostly_unused() -> None
 
 
 def test_a_spec_outside_the_dense_shortlist_ranks_below_one_both_methods_found():
-    from retriever.search import RankingParams, _fuse
+    from retriever.ranking.search import RankingParams, _fuse
 
     components = {
         "lexical": np.array([2.0, 2.0, 1.0, NEG_INF], dtype=np.float32),

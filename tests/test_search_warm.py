@@ -9,8 +9,8 @@ from ingest.embedding import FakeEmbedder
 from ingest.layout import IndexLayout
 from ingest.spec_changes import SpecChange
 from ingest.vectors import VectorStore
+from retriever.ranking.warm_loader import VECTOR_CACHE
 from retriever.service import SpecMemory
-from retriever.warm_loader import VECTOR_CACHE
 
 from .conftest import write_spec
 
@@ -106,7 +106,7 @@ def test_a_status_change_swaps_the_metadata_and_reuses_the_rest(tiny_specs):
 
 
 def test_an_edit_builds_from_reused_parts_what_a_fresh_load_builds(tiny_specs):
-    from retriever.terms import terms
+    from retriever.ranking.terms import terms
 
     memory = memory_for(tiny_specs)
     memory.ingest()

@@ -20,7 +20,7 @@ from ingest.split import find_sections
 from ingest.store import SpecStore
 from ingest.tokens import section_tokens
 from ingest.validate import validate_catalog
-from retriever.context_sections import PREAMBLE, spec_sections
+from retriever.bundles.context_sections import PREAMBLE, spec_sections
 from retriever.service import SpecMemory
 from tests.conftest import write_spec
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from ..eval_config import parse_config
-from ..evaluate import read_queries
-from ..search import MODES
+from ..evaluation.eval_config import parse_config
+from ..evaluation.evaluate import read_queries
+from ..ranking.search import MODES
 from . import OUTPUT, cli, emit, handle_errors, memory_of
 
 MODE = click.option(

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from retriever.evaluate import read_queries
-from retriever.search import search_index
+from retriever.evaluation.evaluate import read_queries
+from retriever.ranking.search import search_index
+from retriever.ranking.warm_index import WarmIndex
 from retriever.service import SpecMemory
-from retriever.warm_index import WarmIndex
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpora" / "leanspec"
 ROUNDS = 3

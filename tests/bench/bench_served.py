@@ -29,7 +29,7 @@ import numpy as np
 
 from ingest.config import Settings
 from ingest.embedding import load_embedder
-from retriever.evaluate import read_queries
+from retriever.evaluation.evaluate import read_queries
 from retriever.http import create_app
 from retriever.http.server import LastResort, serving_options
 from retriever.service import SpecMemory

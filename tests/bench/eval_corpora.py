@@ -7,13 +7,13 @@ A corpus is a folder of the corpora dir (`--corpora`, env SPECMEM_CORPORA, defau
 ../shared/corpora) with a `specs/` dir and `queries-*.jsonl` files. Each is ingested into its own
 data dir under `--data-root` (default .specmem-eval in the repo: the corpora dir may be read-only,
 and a current index makes the next run's ingest a no-op), then every query file is scored through
-SpecMemory.evaluate under the base configuration and each compared one (retriever.eval_config:
+SpecMemory.evaluate under the base configuration and each compared one (retriever.evaluation.eval_config:
 a mode, `bm25`, or key=value ranking settings).
 
 Rows are corpus x set kind (commit, deps, refs: from the file name), then each kind pooled over
 the corpora, then everything pooled. A pooled figure is the mean over all its queries (each corpus
 weighs by its number of queries); its bootstrap interval resamples queries within each corpus, so
-that every resample keeps each corpus's share of the pool (retriever.bootstrap).
+that every resample keeps each corpus's share of the pool (retriever.evaluation.bootstrap).
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from ingest.errors import SpecmemError
-from retriever.bootstrap import RESAMPLES, SEED
-from retriever.eval_config import EvalConfig, parse_config
-from retriever.evaluate import compare_entries, read_queries, summarize
+from retriever.evaluation.bootstrap import RESAMPLES, SEED
+from retriever.evaluation.eval_config import EvalConfig, parse_config
+from retriever.evaluation.evaluate import compare_entries, read_queries, summarize
 from retriever.service import SpecMemory
 
 for _name, _value in (

@@ -2,7 +2,7 @@
 
 Queries arrive the way developers and agents write them, often as commit subjects
 ("Implement: template variable sync (Phase 2)"). They go through the index's own analyzer
-(retriever.terms), so a query word meets the chunk words it should. Every content word keeps
+(retriever.ranking.terms), so a query word meets the chunk words it should. Every content word keeps
 weight 1: down-weighting commit verbs ("add", "implement", "fix") was flat in the corpus study,
 and IDF already discounts words that most chunks contain. `weights` is the seam for a term
 weighting that measures better. Identifiers (`IsingGraph`, `create.rs`) are also kept whole,
@@ -24,7 +24,7 @@ class AnalyzedQuery:
     text: str
     terms: tuple[str, ...]
     weights: dict[str, float] = field(default_factory=dict)
-    identifiers: tuple[str, ...] = ()  # whole code-like tokens (retriever.identifiers)
+    identifiers: tuple[str, ...] = ()  # whole code-like tokens (retriever.ranking.identifiers)
 
 
 def analyze_query(text: str) -> AnalyzedQuery:

@@ -4,7 +4,7 @@ Every door that evaluates (`specmem eval`, `make eval`, the Python API) states a
 same way, as text:
 
     hybrid | lexical | dense          a search mode with the default ranking settings
-    bm25                              the plain-BM25 baseline (retriever.baseline)
+    bm25                              the plain-BM25 baseline (retriever.ranking.baseline)
     rrf_k=20,second_weight=0.5        RankingParams overrides, on the mode given beside it
     lexical,second_weight=0           both
 
@@ -23,7 +23,7 @@ from typing import Any
 
 from ingest.errors import InvalidInput
 
-from .search import MODES, RankingParams
+from ..ranking.search import MODES, RankingParams
 
 __all__ = ["BASELINE", "CONFIG_MODES", "EvalConfig", "parse_config"]
 

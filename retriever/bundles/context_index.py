@@ -21,10 +21,10 @@ from ingest.graph import SpecGraph
 from ingest.model import Spec
 from ingest.store import Catalog
 
+from ..ranking.fusion import spec_scores
+from ..ranking.lexical_rank import BM25Index
+from ..ranking.terms import terms
 from .context_sections import Section, spec_sections
-from .fusion import spec_scores
-from .lexical_rank import BM25Index
-from .terms import terms
 
 __all__ = ["SectionIndex", "SectionScore", "catalog_key", "section_index", "spec_version"]
 

@@ -1,6 +1,6 @@
 """Code-like identifiers in text: the exact tokens that the word analyzer takes apart.
 
-The analyzer (retriever.terms) splits `IsingGraph` into "ising" and "graph", `create.rs` into
+The analyzer (retriever.ranking.terms) splits `IsingGraph` into "ising" and "graph", `create.rs` into
 "create" and "rs", `@leanspec/ui-components` into four common words: right for prose, but it
 throws away what makes an identifier worth typing, that it names one thing. Misses on held-out
 spec folders came from exactly such queries (task ids, file paths, command and function names),

@@ -161,7 +161,7 @@ def rank_specs(
 
 
 def _floored(components: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Dense scores with the floor filled in: above the exact limit (retriever.dense) a spec
+    """Dense scores with the floor filled in: above the exact limit (retriever.ranking.dense) a spec
     outside the shortlist has no dense score, yet it ranks below every shortlisted one; left
     missing, the fusion would judge it on its lexical score alone and lift it over specs that
     both methods found."""

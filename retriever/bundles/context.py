@@ -1,9 +1,9 @@
 """Context bundles: what an agent should read about a query or a few specs, within N tokens.
 
-    seeds (ranked for the query and/or named)  ->  graph expansion (retriever.expansion)
-      -> decision sections of other specs that bear on the query (retriever.context_index)
+    seeds (ranked for the query and/or named)  ->  graph expansion (retriever.bundles.expansion)
+      -> decision sections of other specs that bear on the query (retriever.bundles.context_index)
       -> every piece priced in tokens and valued by relevance (here)
-      -> packed into the budget (retriever.packing) -> rendered, measured, cut to fit (retriever.bundle)
+      -> packed into the budget (retriever.bundles.packing) -> rendered, measured, cut to fit (retriever.bundles.bundle)
 
 The invariant every front door relies on: `tokens` is the cl100k count of `rendered` and never
 exceeds `budget`. The packer works on per-piece counts; the final string is measured again and
@@ -22,10 +22,10 @@ from ingest.model import Spec
 from ingest.store import Catalog
 from ingest.tokens import count_tokens
 
+from ..events import merge_history
 from .bundle import ContextBundle, ContextItem, Owner, Piece, fit_bundle
 from .context_index import SectionIndex, section_index
 from .context_sections import Section, first_sentence, spec_sections
-from .events import merge_history
 from .expansion import Candidate, expand
 from .packing import MIN_CUT_TOKENS, Step, pack
 from .render import (

@@ -5,7 +5,7 @@ Chroma and SQLite stay the stores of record. Querying them per search costs tens
 (a Chroma query plus a SQL round trip for the chunk rows); holding ~9k chunks x 384 floats (14 MB for LeanSpec) in
 memory makes a hybrid search a few milliseconds plus the query embedding. A new copy is made when
 the index generation changes, so it never serves a mix of two index states; it borrows what did
-not change from the old one (retriever.warm_loader).
+not change from the old one (retriever.ranking.warm_loader).
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def lexical_document(chunk: ChunkRecord) -> list[str]:
 
 
 def identifier_document(chunk: ChunkRecord) -> list[str]:
-    """The identifiers (retriever.identifiers) of a chunk's header and text, whole."""
+    """The identifiers (retriever.ranking.identifiers) of a chunk's header and text, whole."""
     return identifiers(chunk.embed_text)
 
 

@@ -202,7 +202,7 @@ def compare_entries(
     strata: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Both configurations' figures on the same queries and, for each of COMPARED, the paired
-    bootstrap difference base − other with its 95% interval (retriever.bootstrap); `strata`
+    bootstrap difference base − other with its 95% interval (retriever.evaluation.bootstrap); `strata`
     labels each query's group to resample within."""
     if [_identity(e) for e in base] != [_identity(e) for e in other]:
         raise InvalidInput("a comparison needs both configurations scored on the same queries")
