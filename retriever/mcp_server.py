@@ -43,6 +43,7 @@ from .request_model import (
     DEPTH_MAX,
     MCP_BUDGET_DEFAULT,
     MCP_BUDGET_MAX,
+    AttributionRequest,
     ContextRequest,
     built,
 )
@@ -61,6 +62,7 @@ __all__ = [
 MAX_BODY_CHARS = 40_000
 MAX_LIST_ITEMS = 100
 READ_TOOLS = (
+    "attribute_work",
     "search_specs",
     "get_spec",
     "list_specs",
@@ -75,7 +77,8 @@ INSTRUCTIONS = """\
 specmem holds this project's specs: design decisions, plans and their status, as markdown.
 Start with search_specs (a question in plain words) or get_context (a token-budgeted bundle
 for a task). Spec ids are directory names such as '045-unified-dashboard' or a unique number.
-To change a spec, read it first (get_spec gives its `hash`) and pass that hash to update_spec."""
+To change a spec, read it first (get_spec gives its `hash`) and pass that hash to update_spec.
+attribute_work says which spec a commit or a session belongs to, before you log_event on it."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
@@ -405,6 +408,28 @@ def _register_read_tools(server: MCPServer, memory: SpecMemory) -> None:
         request = built(ContextRequest, query=query, specs=specs or [], budget=budget, depth=depth)
         bundle = jsonable(memory.context(request.query, **request.service_arguments()))
         return bundle_for_agent(bundle)  # type: ignore[return-value]  # already a tool result
+
+    @server.tool(annotations=READ_ONLY)
+    @_tool_errors
+    def attribute_work(
+        message: Annotated[str | None, Field(description="A commit message or any text")] = None,
+        files: Annotated[list[str] | None, Field(description="Paths the work changed")] = None,
+        branch: Annotated[str | None, Field(description="The branch it is on")] = None,
+        at: Annotated[str | None, Field(description="When it happened (ISO 8601)")] = None,
+        limit: Annotated[int, Field(ge=1, le=20)] = 5,
+    ) -> dict[str, Any]:
+        """Which specs govern this work: ranked specs, each with a confidence in [0, 1] and
+        the evidence (an explicit reference, files in its dir, paths it names, a text match),
+        or `abstained` when none is confident. Use it to know which spec to log work against."""
+        request = built(
+            AttributionRequest,
+            message=message,
+            files=files or [],
+            branch=branch,
+            at=at,
+            limit=limit,
+        )
+        return memory.attribute(request).to_dict()
 
     @server.tool(annotations=READ_ONLY)
     @_tool_errors

@@ -13,17 +13,24 @@ policy:
 | budget | 4,000   | 100 to 100,000 tokens (cl100k); MCP: 8,000, at most 20,000   |
 | depth  | 2       | 0 to 5 dependency hops                                       |
 
+An attribution (`AttributionRequest`, specs/085) takes a message of at most 10,000 characters,
+at most 1,000 file paths, a branch of at most 255 characters and a moment; at least one of the
+first three.
+
 MCP's budget is its policy: a tool result past ~25,000 tokens is refused by clients, and an
 agent calls the tool once per task, so its default bundle is larger.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ingest.errors import InvalidInput
+
+from .events import parse_timestamp
 
 __all__ = [
     "BUDGET_DEFAULT",
@@ -35,6 +42,7 @@ __all__ = [
     "MCP_BUDGET_MAX",
     "QUERY_MAX_CHARS",
     "SPECS_MAX",
+    "AttributionRequest",
     "ContextRequest",
     "built",
 ]
@@ -44,6 +52,11 @@ SPECS_MAX = 50
 BUDGET_MIN, BUDGET_DEFAULT, BUDGET_MAX = 100, 4_000, 100_000
 MCP_BUDGET_DEFAULT, MCP_BUDGET_MAX = 8_000, 20_000
 DEPTH_DEFAULT, DEPTH_MAX = 2, 5
+MESSAGE_MAX_CHARS = 10_000
+FILES_MAX = 1_000
+PATH_MAX_CHARS = 4_096
+BRANCH_MAX_CHARS = 255
+ATTRIBUTION_LIMIT_DEFAULT, ATTRIBUTION_LIMIT_MAX = 5, 20
 
 
 class ContextRequest(BaseModel):
@@ -75,6 +88,36 @@ class ContextRequest(BaseModel):
     def service_arguments(self) -> dict[str, Any]:
         """What SpecMemory.context takes."""
         return {"specs": list(self.specs), "budget": self.budget, "depth": self.depth}
+
+
+class AttributionRequest(BaseModel):
+    """Which specs govern this work: a commit message or free text, the files it changed, its
+    branch and when it happened; any of the first three, the more the better."""
+
+    model_config = ConfigDict(extra="forbid")
+    message: str | None = Field(None, max_length=MESSAGE_MAX_CHARS)
+    files: list[Annotated[str, Field(max_length=PATH_MAX_CHARS)]] = Field(
+        default_factory=list, max_length=FILES_MAX
+    )
+    branch: str | None = Field(None, max_length=BRANCH_MAX_CHARS)
+    at: str | None = Field(None, description="ISO 8601 date or time of the work; naive is UTC")
+    limit: int = Field(ATTRIBUTION_LIMIT_DEFAULT, ge=1, le=ATTRIBUTION_LIMIT_MAX)
+
+    @field_validator("at")
+    @classmethod
+    def _readable_moment(cls, value: str | None) -> str | None:
+        if value is not None and parse_timestamp(value) is None:
+            raise ValueError(f"at: {value!r} is not an ISO 8601 date or time")
+        return value
+
+    @model_validator(mode="after")
+    def _something_to_attribute(self) -> AttributionRequest:
+        if not ((self.message and self.message.strip()) or self.files or self.branch):
+            raise ValueError("an attribution needs a message, files or a branch")
+        return self
+
+    def moment(self) -> dt.datetime | None:
+        return parse_timestamp(self.at) if self.at else None
 
 
 def built(model: type[BaseModel], **fields: Any) -> Any:

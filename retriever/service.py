@@ -37,10 +37,12 @@ from ingest.validate import (
 )
 from ingest.writes import SpecWriter, WrittenSpec
 
+from .attribution.evidence import Attribution
 from .dependencies import dependency_report
 from .events import EventHook, EventStore, event_log_path, merge_history, normalize_event
 from .index_follower import IndexFollower
 from .live_catalog import LiveCatalog
+from .request_model import QUERY_MAX_CHARS, AttributionRequest
 from .token_usage import token_usage
 from .write_gate import WriteGate
 
@@ -481,6 +483,32 @@ class SpecMemory:
         name = self.catalog().resolve_name(ref)
         return self._list_events(
             spec=name, query=query, event_type=type, limit=limit, offset=offset
+        )
+
+    def attribute(self, request: AttributionRequest) -> Attribution:
+        """The specs that govern a piece of work (a commit, a session), best first, each with a
+        confidence in [0, 1] and its evidence; or abstained when none is confident (a release,
+        a dependency bump). Text match uses the index; without one, a note says so."""
+        from .attribution.evidence import attribute_work
+        from .attribution.linked import linked_files
+
+        catalog = self.catalog()
+        search = None
+        if request.message and request.message.strip():
+            query = request.message.strip()[:QUERY_MAX_CHARS]
+
+            def search(text: str, limit: int) -> list[tuple[str, float]]:
+                return [(hit.spec, hit.score) for hit in self.search(query, limit=limit)]
+
+        return attribute_work(
+            catalog,
+            message=request.message,
+            files=request.files,
+            branch=request.branch,
+            at=request.moment(),
+            search=search,
+            linked_files=linked_files(self.event_log, request.files),
+            limit=request.limit,
         )
 
     def search_events(

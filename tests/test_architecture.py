@@ -56,6 +56,7 @@ LAYERS = {
     "ranking": (*DOORS, *SERVICE, "retriever.bundles", "retriever.evaluation"),
     "bundles": (*DOORS, *SERVICE, "retriever.evaluation"),
     "evaluation": (*DOORS, *SERVICE, "retriever.bundles"),
+    "attribution": (*DOORS, *SERVICE, "retriever.bundles", "retriever.evaluation"),
 }
 
 

@@ -120,6 +120,7 @@ def main() -> None:
 
 # Importing the command modules registers their commands on `cli`.
 from . import (  # noqa: E402,F401
+    attribute_commands,
     context_commands,
     index_commands,
     inspect_commands,

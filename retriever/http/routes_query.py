@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from ..request_model import ContextRequest
+from ..request_model import AttributionRequest, ContextRequest
 from ..wire import jsonable
 from .deps import Memory, Reader
 
@@ -40,3 +40,11 @@ def search(
 def context(request: ContextRequest, memory: Memory) -> Any:
     bundle = memory.context(request.query, **request.service_arguments())
     return jsonable(bundle)
+
+
+@router.post("/attribute", summary="Which specs govern this work")
+def attribute(request: AttributionRequest, memory: Memory) -> Any:
+    """From a commit message or free text, the files it changed, its branch and its time: the
+    governing specs, best first, each with a confidence in [0, 1] and its evidence, or
+    `"abstained": true` when none is confident (a release, a dependency bump)."""
+    return memory.attribute(request).to_dict()
