@@ -330,7 +330,7 @@ def _stored_json(text: str) -> Any:
 def _row(row: sqlite3.Row) -> dict[str, Any]:
     return {
         "id": row["id"],
-        "spec": row["spec"],
+        "spec": row["spec"] or None,  # none yet: a Devlog event whose session is not linked
         "type": row["type"],
         "agent": row["agent"],
         "session_id": row["session_id"],

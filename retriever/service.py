@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ingest.config import Settings
 from ingest.create import create_spec, list_templates
-from ingest.errors import Busy, InvalidInput
+from ingest.errors import Busy, InvalidInput, SpecmemError
 from ingest.frontmatter import PRIORITIES, STATUSES, canonical_priority, canonical_status
 from ingest.graph import SpecGraph
 from ingest.layout import IndexLayout
@@ -39,6 +39,7 @@ from ingest.writes import SpecWriter, WrittenSpec
 
 from .attribution.evidence import Attribution
 from .dependencies import dependency_report
+from .devlog import DevlogEvent, DevlogLog
 from .events import EventHook, EventStore, event_log_path, merge_history, normalize_event
 from .index_follower import IndexFollower
 from .live_catalog import LiveCatalog
@@ -86,6 +87,7 @@ class SpecMemory:
         # Opened (pinned) now, not on first use: a log deleted under a running process is then
         # noticed and refused, never silently re-created empty (retriever.events).
         self.event_log = EventStore(event_log_path(self.settings))
+        self.devlog = DevlogLog(self.event_log)
         self._token_counts: dict[str, dict[str, int]] = {}  # encoding -> content hash -> tokens
 
     # -- reading specs -------------------------------------------------------------------------
@@ -460,6 +462,41 @@ class SpecMemory:
         """
         name = self.catalog().resolve_name(spec)
         return self.event_log.add(normalize_event(name, type, fields), within=within)
+
+    def record_devlog(self, batch: Sequence[DevlogEvent]) -> dict[str, Any]:
+        """Store Devlog's events whole (an event id stored before is not stored again), then link
+        each session they touched to the spec that governs it (specs/086). The events are
+        committed before any linking: a link that fails leaves them stored and unlinked."""
+        outcome = self.devlog.store(batch)
+        outcome["sessions"] = [self._link_session(s) for s in outcome["sessions"]]
+        return outcome
+
+    def relink_sessions(self) -> list[dict[str, Any]]:
+        """Attribute every Devlog session again (after the specs changed); each session's link."""
+        return [self._link_session(session) for session in self.devlog.sessions()]
+
+    def _link_session(self, session_id: str) -> dict[str, Any]:
+        work = self.devlog.work(session_id)
+        answer: dict[str, Any] = {"sessionId": session_id, "spec": None, "confidence": 0.0}
+        if not (work.message or work.files or work.branch):
+            answer["abstained"] = True
+            return answer
+        try:
+            result = self.attribute(AttributionRequest(**work.model_dump(), limit=3))
+        except SpecmemError as err:
+            # Stored is stored: the events wait unlinked for `attribute --events`.
+            answer.update(abstained=True, note=f"not linked: {err}")
+            return answer
+        first = result.specs[0] if result.specs else None
+        spec = None if result.abstained or first is None else first.spec
+        evidence = {
+            "evidence": first.to_dict()["evidence"] if first else [],
+            "reason": result.reason,
+        }
+        confidence = first.confidence if first else 0.0
+        self.devlog.link(session_id, spec, confidence, evidence)
+        answer.update(spec=spec, confidence=round(confidence, 3), abstained=result.abstained)
+        return answer
 
     def committed_write(self, ref: object) -> WrittenSpec:
         """The spec as it is now, re-indexed as after any write: the answer to an idempotent

@@ -27,14 +27,26 @@ from . import OUTPUT, cli, emit, handle_errors, memory_of
     help="JSON lines of {message, files, branch, at} (and an optional id echoed back); "
     "prints one JSON result per line. '-' reads standard input.",
 )
+@click.option(
+    "--events",
+    "relink",
+    is_flag=True,
+    help="Attribute every stored Devlog session again and relink its events; one line each.",
+)
 @OUTPUT
 @click.pass_context
 @handle_errors
-def attribute_command(ctx, message, files, branch, at, limit, batch, output):
+def attribute_command(ctx, message, files, branch, at, limit, batch, relink, output):
     """Rank the specs that govern MESSAGE (a commit message or any text), the files it changed
     and its branch, each with a confidence and its evidence; or abstain when none is confident
     (a release, a dependency bump)."""
     memory = memory_of(ctx)
+    if relink:
+        if message or files or branch or at or batch is not None:
+            raise click.UsageError("--events attributes the stored sessions: give no others")
+        for link in memory.relink_sessions():
+            click.echo(json.dumps(link, ensure_ascii=False))
+        return
     if batch is not None:
         if message or files or branch or at:
             raise click.UsageError("--batch reads every request from the file: give no others")

@@ -22,6 +22,7 @@ from ..service import SpecMemory
 from .deps import Memory, refuse_unknown_query
 from .errors import AnswerShape, install_error_handlers
 from .idempotency import IdempotencyKeys
+from .routes_devlog import router as devlog_router
 from .routes_events import router as events_router
 from .routes_query import router as query_router
 from .routes_specs import router as specs_router
@@ -152,6 +153,7 @@ def create_app(
     app.include_router(specs_router, responses=ERROR_RESPONSES)
     app.include_router(query_router, responses=ERROR_RESPONSES)
     app.include_router(events_router, responses=ERROR_RESPONSES)
+    app.include_router(devlog_router, responses=ERROR_RESPONSES)
     if mcp_server is not None:
         # With our Host and Origin check in front of every route, the SDK's own (which knows only
         # 127.0.0.1, localhost and ::1, and answers in text) stays off; without it, the SDK

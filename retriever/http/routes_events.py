@@ -16,7 +16,7 @@ from ..wire import jsonable
 from .deps import IdempotencyKey, Memory, Reader, Writer, replayed
 from .idempotency import IdempotencyKeys, crash_point, request_fingerprint
 
-__all__ = ["router"]
+__all__ = ["StrictJsonRoute", "router"]
 
 # Python converts integers of up to 4,300 digits from text; past that json.loads raises a
 # ValueError that FastAPI answers with a bare 400. Longer ones become placeholders instead, so
@@ -44,7 +44,7 @@ class _StrictJsonRequest(Request):
         return self._json
 
 
-class _StrictJsonRoute(APIRoute):
+class StrictJsonRoute(APIRoute):
     """Bodies read with `_strict_json` (FastAPI's documented custom Request/APIRoute hook)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -56,7 +56,7 @@ class _StrictJsonRoute(APIRoute):
         return strict_handler
 
 
-router = APIRouter(tags=["events"], route_class=_StrictJsonRoute)
+router = APIRouter(tags=["events"], route_class=StrictJsonRoute)
 
 
 class NewEvent(BaseModel):
