@@ -1,8 +1,10 @@
 """Create a spec from a template: the next free number, a slug from the title, the options set.
 
 Templates are markdown files with frontmatter. Built-in ones ship in `ingest/templates/`; a
-project adds or overrides them with `<specs_dir>/.templates/<name>.md` (a dot dir, so the scan
-never mistakes it for a spec). In the body, `{{title}}`, `{{date}}`, `{{number}}`, `{{name}}` and
+LeanSpec project's `.lean-spec/templates/*.md` (and the names its `.lean-spec/config.json` gives
+them) come next, and `<specs_dir>/.templates/<name>.md` (a dot dir, so the scan never mistakes it
+for a spec) overrides both. A LeanSpec template's body names `{name}`, `{date}`, `{status}`,
+`{priority}` and the config's variables in single braces, and those are filled too. In the body, `{{title}}`, `{{date}}`, `{{number}}`, `{{name}}` and
 `{{slug}}` are replaced; the frontmatter is never templated as text (a title holding `: ` would
 break the YAML) but set through the same line editor updates use, so a project template's extra
 keys, comments and list style survive.
@@ -21,6 +23,7 @@ from .atomic import CREATE_LOCK, atomic_write, named_lock, storage_errors
 from .errors import InvalidInput, UnsafeReference
 from .frontmatter_edit import EditableDocument
 from .model import dir_number
+from .project_config import LeanSpecConfig
 from .spec_changes import NewSpec
 from .store import Catalog, SpecStore, spec_bases
 from .writes import (
@@ -51,6 +54,7 @@ MAX_SLUG = 50
 MAX_TITLE = 200
 _TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z]+)\s*\}\}")
+_LEAN_PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,22 @@ def list_templates(specs_root: Path) -> list[Template]:
         path.stem: Template(path.stem, "builtin", path)
         for path in sorted(BUILTIN_TEMPLATES.glob("*.md"))
     }
+    config = LeanSpecConfig.beside(specs_root)
+    if config is not None and config.templates_dir.is_dir():
+        lean = config.templates_dir
+        inside = lean.resolve()
+        for path in sorted(lean.glob("*.md")):
+            # A symlink out of the templates folder is not a template we will read.
+            if (
+                _TEMPLATE_NAME.match(path.stem)
+                and path.is_file()
+                and (path.resolve().parent == inside)
+            ):
+                found[path.stem] = Template(path.stem, "lean-spec", path, path.stem in found)
+        for alias, file_name in config.templates.items():
+            path = lean / file_name
+            if _TEMPLATE_NAME.match(alias) and path.is_file() and path.resolve().parent == inside:
+                found[alias] = Template(alias, "lean-spec", path, alias in found)
     project_dir = Path(specs_root) / PROJECT_TEMPLATES
     if project_dir.is_dir():
         root = Path(specs_root).resolve()
@@ -90,7 +110,11 @@ def list_templates(specs_root: Path) -> list[Template]:
 
 
 def find_template(specs_root: Path, name: str | None) -> Template:
-    wanted = (name or DEFAULT_TEMPLATE).strip()
+    config = LeanSpecConfig.beside(specs_root)
+    default = DEFAULT_TEMPLATE
+    if config is not None and config.default_template:
+        default = Path(config.default_template).stem
+    wanted = (name or default).strip().removesuffix(".md")
     templates = {t.name: t for t in list_templates(specs_root)}
     if wanted not in templates:
         raise InvalidInput(
@@ -168,17 +192,26 @@ def create_spec(
     slug = slugify(title)
     now = clock()
     root = store.root
+    config = LeanSpecConfig.beside(root)
+    digits = config.sequence_digits if config is not None else 3
     with named_lock(data_dir, CREATE_LOCK):
         number = next_number(root)
-        name = f"{number:03d}-{slug}"
+        name = f"{number:0{digits}d}-{slug}"
         values = {
             "title": title,
             "date": now[:10],
-            "number": f"{number:03d}",
+            "number": f"{number:0{digits}d}",
             "name": name,
             "slug": slug,
         }
         text = _fill(template_text, values)
+        if chosen.source == "lean-spec":
+            variables = dict(config.variables) if config is not None else {}
+            text = _fill_lean_spec(
+                text,
+                {**variables, "name": title, "title": title, "date": now[:10], "status": status,
+                 "priority": priority or "", "number": values["number"], "slug": slug},
+            )  # fmt: skip
         if body is not None:
             text = _with_body(text, title, body)
         doc = EditableDocument.parse(text.encode("utf-8"), f"{name}/README.md")
@@ -198,10 +231,16 @@ def create_spec(
         if parent_name:
             expected["parent"] = parent_name
         verify_edit(doc, before, expected)
-        directory = root / name
+        base = root
+        if config is not None and config.pattern == "date-grouped":
+            base = root / config.date_folder(now[:10])
+        directory = base / name
         with storage_errors(directory, "create"):
-            root.mkdir(parents=True, exist_ok=True)  # the first spec of a new project
-            if directory.resolve().parent != root:
+            base.mkdir(parents=True, exist_ok=True)  # the first spec of a project, or of a day
+            # The new dir must be a child of the specs dir or of one of its date folders, even
+            # if a link was planted where the date folder goes.
+            expected_parent = root if base == root else root / base.name
+            if directory.resolve().parent != expected_parent:
                 raise UnsafeReference(f"refused: {directory} would be outside the specs dir {root}")
             try:
                 directory.mkdir()
@@ -215,6 +254,20 @@ def create_spec(
     spec = store.load(directory)
     change = {"field": "created", "new": name, "template": chosen.name, "source": chosen.source}
     return WrittenSpec.of(spec, [change], [str(directory / "README.md")])
+
+
+def _fill_lean_spec(text: str, values: dict[str, str]) -> str:
+    """LeanSpec's `{name}` placeholders, in the body only: the frontmatter is set through the
+    line editor, and a YAML value is never built from a title."""
+    head, body = "", text
+    if text.startswith("---"):
+        end = text.find("\n---", 3)
+        if end != -1:
+            cut = text.find("\n", end + 4)
+            cut = len(text) if cut == -1 else cut + 1
+            head, body = text[:cut], text[cut:]
+    filled = _LEAN_PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), body)
+    return head + filled
 
 
 def _fill(text: str, values: dict[str, str]) -> str:

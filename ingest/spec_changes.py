@@ -42,6 +42,7 @@ class SpecChange(BaseModel):
     remove_deps: tuple[str, ...] = Field(
         default=(), max_length=LIST_CHANGE_MAX, description="Spec ids"
     )
+    assignee: str | None = Field(default=None, description="Who is working on it")
 
     def is_empty(self) -> bool:
         return not (
@@ -51,6 +52,7 @@ class SpecChange(BaseModel):
             or self.remove_tags
             or self.add_deps
             or self.remove_deps
+            or self.assignee is not None
         )
 
 

@@ -1,6 +1,7 @@
 """Read a specs dir: discover spec directories, load them, and resolve references strictly.
 
-Spec dirs live in the specs dir and in its archive folders (ARCHIVE_DIRS). A spec is its
+Spec dirs live in the specs dir, in its date folders (LeanSpec's date-grouped layout,
+`specs/20251101/001-x/`) and in its archive folders (ARCHIVE_DIRS). A spec is its
 README.md plus every other markdown file in its dir, sub-folders included (`research/evals.md`),
 each named by its POSIX path relative to the spec dir. Every other folder there is reported, not
 skipped (hidden ones aside), and a symlink to another spec dir is an alias, never a second spec
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -57,10 +59,13 @@ __all__ = [
     "read_spec_text",
     "shown",
     "spec_bases",
+    "within_base",
 ]
 
 # LeanSpec moves finished specs to `archived/`; some projects name that folder `_archived/`.
 ARCHIVE_DIRS = ("archived", "_archived")
+# LeanSpec's date-grouped layout puts spec dirs in a folder per day (`structure.dateFormat`).
+DATE_GROUP = re.compile(r"^(?:\d{8}|\d{4}-\d{2}-\d{2})$")
 MAX_FILE_BYTES = 4 * 1024 * 1024
 # Bounds on one spec dir's tree, so a vendored folder or a link farm cannot make every scan slow:
 # real specs keep their notes one or two folders down and a few dozen files at most.
@@ -182,9 +187,26 @@ def read_spec_text(path: Path, root: Path) -> tuple[str, bytes, list[str]]:
 
 
 def spec_bases(root: Path) -> list[tuple[Path, bool]]:
-    """(folder, holds archived specs) of every folder spec dirs live in: the root, then each
-    archive folder. The one list every walk over spec dirs uses."""
-    return [(root, False), *((root / name, True) for name in ARCHIVE_DIRS)]
+    """(folder, holds archived specs) of every folder spec dirs live in: the root, its date
+    folders by name, then each archive folder. The one list every walk over spec dirs uses."""
+    try:
+        with os.scandir(root) as scan:
+            dates = sorted(e.name for e in scan if DATE_GROUP.match(e.name) and e.is_dir())
+    except OSError:
+        dates = []
+    return [
+        (root, False),
+        *((root / name, False) for name in dates),
+        *((root / name, True) for name in ARCHIVE_DIRS),
+    ]
+
+
+def within_base(parts: tuple[str, ...]) -> tuple[str, ...]:
+    """A path's parts relative to the specs dir, less a leading archive or date folder: what
+    starts with the spec dir's name."""
+    if parts and (parts[0] in ARCHIVE_DIRS or DATE_GROUP.match(parts[0])):
+        return parts[1:]
+    return parts
 
 
 @dataclass
@@ -418,7 +440,7 @@ class SpecStore:
                 if (
                     name.startswith(".")
                     or name in _QUIET_DIRS
-                    or (rank == 0 and name in ARCHIVE_DIRS)
+                    or (rank == 0 and (name in ARCHIVE_DIRS or DATE_GROUP.match(name)))
                 ):
                     continue
                 is_dir, is_link = _entry_is(entry.is_dir), _entry_is(entry.is_symlink)

@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import SpecmemError
 from .model import parse_dir_name
-from .store import ARCHIVE_DIRS, MAX_FOLDER_DEPTH
+from .store import MAX_FOLDER_DEPTH, within_base
 
 __all__ = ["DEBOUNCE_MS", "affected_specs", "spec_of_path", "watch_specs"]
 
@@ -33,8 +33,7 @@ def spec_of_path(root: Path, path: str | Path) -> str | None:
         parts = Path(path).relative_to(root).parts
     except ValueError:
         return None
-    if parts and parts[0] in ARCHIVE_DIRS:
-        parts = parts[1:]
+    parts = within_base(parts)
     if not parts or parse_dir_name(parts[0]) is None:
         return None
     inside = parts[1:]

@@ -108,6 +108,16 @@ def check_tag(tag: str) -> str:
     return text
 
 
+def _assignee(name: str) -> str:
+    """A person or agent name: one line of visible text, at most 100 characters."""
+    text = str(name).strip()
+    if not text or len(text) > 100 or not text.isprintable():
+        raise InvalidInput(
+            f"assignee: must be one line of 1 to 100 visible characters, got {name[:40]!r}"
+        )
+    return text
+
+
 def _removable_tag(tag: str) -> str:
     """Removal is lenient: a tag someone wrote by hand may be one `check_tag` would not create."""
     text = str(tag).strip()
@@ -273,8 +283,13 @@ class SpecWriter:
         tags_out = {_removable_tag(t) for t in change.remove_tags}
         deps_in = [check_reference(d) for d in change.add_deps]
         deps_out = [check_reference(d) for d in change.remove_deps]
-        if not (new_status or new_priority or tags_in or tags_out or deps_in or deps_out):
-            raise InvalidInput("nothing to update: give a status, priority, tag or dependency")
+        assignee = _assignee(change.assignee) if change.assignee is not None else None
+        if not (
+            new_status or new_priority or tags_in or tags_out or deps_in or deps_out or assignee
+        ):
+            raise InvalidInput(
+                "nothing to update: give a status, priority, tag, dependency or assignee"
+            )
         # Adding a dependency reads the whole graph; two writers adding opposite edges under
         # their own spec locks could each miss the other's edge and close a cycle together.
         graph_guard = named_lock(self.data_dir, GRAPH_LOCK) if deps_in else contextlib.nullcontext()
@@ -294,6 +309,10 @@ class SpecWriter:
                 doc.set_scalar("priority", new_priority)
                 expected["priority"] = new_priority
                 changes.append({"field": "priority", "old": meta.priority, "new": new_priority})
+            if assignee is not None and assignee != meta.assignee:
+                doc.set_scalar("assignee", assignee)
+                expected["assignee"] = assignee
+                changes.append({"field": "assignee", "old": meta.assignee, "new": assignee})
             self._edit_tags(doc, meta, tags_in, tags_out, expected, changes)
             self._edit_deps(
                 doc, meta, locked.dir_name, graph_catalog, deps_in, deps_out, expected, changes

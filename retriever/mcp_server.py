@@ -475,8 +475,9 @@ def _register_write_tools(server: MCPServer, memory: SpecMemory) -> None:
         remove_tags: StrList = None,
         add_deps: Annotated[list[str] | None, Field(description="Spec ids to depend on")] = None,
         remove_deps: StrList = None,
+        assignee: Annotated[str | None, Field(description="Who is working on it")] = None,
     ) -> dict[str, Any]:
-        """Change a spec's status, priority, tags or dependencies. A status change is recorded as
+        """Change a spec's status, priority, tags, dependencies or assignee. A status change is recorded as
         a transition. If the spec changed since you read it, the error carries the new hash:
         re-read the spec and try again. `[busy]` means nothing was written: retry shortly."""
         change = built(
@@ -487,6 +488,7 @@ def _register_write_tools(server: MCPServer, memory: SpecMemory) -> None:
             remove_tags=remove_tags or (),
             add_deps=add_deps or (),
             remove_deps=remove_deps or (),
+            assignee=assignee,
         )
         updated = await memory.writes.run(
             lambda: memory.update_spec(spec, change, expected_hash=expected_hash)

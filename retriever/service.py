@@ -140,6 +140,36 @@ class SpecMemory:
             columns.get(spec.meta.status or "unknown", columns["unknown"]).append(spec)
         return {status: specs for status, specs in columns.items() if specs or status != "unknown"}
 
+    def stats(self) -> dict[str, Any]:
+        """Project metrics (lean-spec `stats`): specs by status and priority, the commonest tags,
+        and how many are done."""
+        from collections import Counter
+
+        specs = self.list_specs(include_archived=True)
+        live = [s for s in specs if not s.is_archived]
+        statuses = Counter(s.meta.status or "unknown" for s in specs)
+        done = statuses.get("complete", 0)
+        return {
+            "total": len(live),
+            "archived": len(specs) - len(live),
+            "by_status": dict(statuses.most_common()),
+            "by_priority": dict(Counter(s.meta.priority or "none" for s in live).most_common()),
+            "top_tags": dict(Counter(t for s in live for t in s.meta.tags).most_common(10)),
+            "complete_share": round(done / len(live), 3) if live else 0.0,
+            "problems": len(self.catalog().problems),
+        }
+
+    def all_token_counts(self, *, encoding: str | None = None) -> dict[str, Any]:
+        """Tokens of every spec (lean-spec `tokens` with no spec), largest first."""
+        rows = []
+        for spec in self.list_specs(include_archived=True):
+            usage = self.count_tokens(spec.dir_name, encoding=encoding)
+            rows.append({"spec": spec.dir_name, "tokens": usage["total"],
+                         "files": len(usage["files"])})  # fmt: skip
+        rows.sort(key=lambda row: (-row["tokens"], row["spec"]))
+        total = sum(row["tokens"] for row in rows)
+        return {"specs": rows, "total": total, "encoding": encoding or self.settings.encoding}
+
     # -- writing specs (ingest.writes) -------------------------------------------------------------
     # Every write takes the spec's file lock, re-reads it, checks `expected_hash` against the file
     # on disk, writes atomically, and returns the spec as written (with its new hash).

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.errors import SpecNotFound, UnsafeReference
-from ingest.store import ARCHIVE_DIRS, Catalog, check_reference, is_inside, read_spec_text
+from ingest.store import Catalog, check_reference, is_inside, read_spec_text, within_base
 from ingest.tokens import count_tokens, section_tokens
 
 __all__ = ["resolve_specs_file", "token_usage"]
@@ -39,9 +39,7 @@ def resolve_specs_file(root: Path, target: str, cwd: Path | None = None) -> Path
 
 def _spec_of(relative: Path) -> str | None:
     """The spec dir a file (relative to the specs dir) sits in, at any depth, if any."""
-    folders = relative.parts[:-1]
-    if folders and folders[0] in ARCHIVE_DIRS:
-        folders = folders[1:]
+    folders = within_base(relative.parts[:-1])
     return folders[0] if folders else None
 
 

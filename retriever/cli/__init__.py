@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from ingest.errors import SpecmemError
+from ingest.project_config import LeanSpecConfig
 
 from ..paths import PathDisplay
 from ..service import SpecMemory
@@ -64,11 +65,16 @@ def memory_of(ctx: click.Context) -> SpecMemory:
     obj = root.obj
     if "memory" not in obj:
         specs_dir = Path(obj["specs_dir"])
+        if root.get_parameter_source("specs_dir") == click.core.ParameterSource.DEFAULT:
+            # In a LeanSpec project, its own config says where the specs are.
+            config = LeanSpecConfig.beside(Path.cwd() / "specs")
+            if config is not None:
+                specs_dir = config.project_root / config.specs_dir
         if not specs_dir.is_dir():
             # Not "0 specs": a mistyped --specs-dir must not look like an empty project, nor
             # build an empty index beside it.
             raise click.UsageError(
-                f"specs dir {obj['specs_dir']}: no such directory; pass --specs-dir (or set "
+                f"specs dir {specs_dir}: no such directory; pass --specs-dir (or set "
                 "SPECMEM_SPECS_DIR), or create it for a new project",
                 ctx=root,
             )

@@ -61,13 +61,26 @@ def deps_command(ctx, spec_id, direction, depth, fmt, output):
 
 
 @cli.command("tokens")
-@click.argument("target")
+@click.argument("target", required=False)
 @click.option("--encoding", default=None, help="tiktoken encoding (default from settings).")
 @OUTPUT
 @click.pass_context
 @handle_errors
 def tokens_command(ctx, target, encoding, output):
-    """Count tokens per file and per `##` section of a spec (ID) or a FILE in the specs dir."""
+    """Count tokens per file and per `##` section of a spec (ID) or a FILE in the specs dir;
+    with neither, the tokens of every spec."""
+    if target is None:
+        every = memory_of(ctx).all_token_counts(encoding=encoding)
+        rows = every["specs"]
+        emit(
+            output,
+            every,
+            lambda: (
+                "\n".join(f"{r['tokens']:>8}  {r['spec']}" for r in rows)
+                + f"\ntotal: {every['total']} tokens ({every['encoding']})"
+            ),
+        )
+        return
     usage = memory_of(ctx).count_tokens(target, encoding=encoding)
 
     def text() -> str:

@@ -1,4 +1,4 @@
-"""Reading specs: `list`, `view`, `board`."""
+"""Reading specs: `list`, `view`, `board`, `files`, `stats`."""
 
 from __future__ import annotations
 
@@ -52,12 +52,16 @@ def list_command(ctx, status, tag, priority, archived, output):
 @cli.command("view")
 @click.argument("spec_id")
 @click.option("--files", is_flag=True, help="Also print the sub-spec files.")
+@click.option("--raw", is_flag=True, help="Only the README's markdown, exactly as on disk.")
 @OUTPUT
 @click.pass_context
 @handle_errors
-def view_command(ctx, spec_id, files, output):
+def view_command(ctx, spec_id, files, raw, output):
     """Show one spec: its metadata and body."""
     spec = memory_of(ctx).get_spec(spec_id)
+    if raw:
+        click.echo(spec.readme.text, nl=False)
+        return
 
     def text() -> str:
         parts = [spec.readme.text.rstrip()]
@@ -91,3 +95,39 @@ def board_command(ctx, archived, output):
         return "\n".join(out)
 
     emit(output, data, text)
+
+
+@cli.command("files")
+@click.argument("spec_id")
+@OUTPUT
+@click.pass_context
+@handle_errors
+def files_command(ctx, spec_id, output):
+    """List every file of a spec: the README and its sub-spec files, with their sizes."""
+    spec = memory_of(ctx).get_spec(spec_id)
+    files = [
+        {"file": f.name, "bytes": len(f.text.encode("utf-8")), "lines": f.text.count("\n")}
+        for f in (spec.readme, *spec.sub_files)
+    ]
+    data = {"spec": spec.dir_name, "files": files}
+    emit(output, data, lambda: "\n".join(f"{f['bytes']:>8}  {f['file']}" for f in files))
+
+
+@cli.command("stats")
+@OUTPUT
+@click.pass_context
+@handle_errors
+def stats_command(ctx, output):
+    """Project metrics: specs by status and priority, the commonest tags, the share complete."""
+    stats = memory_of(ctx).stats()
+
+    def text() -> str:
+        lines = [f"{stats['total']} specs ({stats['archived']} archived), "
+                 f"{stats['complete_share']:.0%} complete"]  # fmt: skip
+        for title, key in (("status", "by_status"), ("priority", "by_priority")):
+            lines.append(f"by {title}: " + ", ".join(f"{k} {v}" for k, v in stats[key].items()))
+        if stats["top_tags"]:
+            lines.append("tags: " + ", ".join(f"{k} {v}" for k, v in stats["top_tags"].items()))
+        return "\n".join(lines)
+
+    emit(output, stats, text)

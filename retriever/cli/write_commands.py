@@ -91,14 +91,40 @@ def create_command(ctx, title, template, status, priority, tags, depends_on, par
 @click.option("--remove-tag", multiple=True, help="Remove a tag (repeatable).")
 @click.option("--add-dep", multiple=True, help="Add a dependency (repeatable; cycles refused).")
 @click.option("--remove-dep", multiple=True, help="Remove a dependency (repeatable).")
+@click.option(
+    "--tags", default=None, help="Set the tags to exactly these, comma-separated (as lean-spec)."
+)
+@click.option("--assignee", default=None, help="Who is working on it.")
 @EXPECTED_HASH
 @OUTPUT
 @click.pass_context
 @handle_errors
 def update_command(
-    ctx, spec_id, status, priority, add_tag, remove_tag, add_dep, remove_dep, expected_hash, output
+    ctx,
+    spec_id,
+    status,
+    priority,
+    add_tag,
+    remove_tag,
+    add_dep,
+    remove_dep,
+    tags,
+    assignee,
+    expected_hash,
+    output,
 ):
     """Change a spec's frontmatter in place, touching only the lines that change."""
+    memory = memory_of(ctx)
+    if tags is not None:
+        # lean-spec's `--tags a,b` names the whole list: the change is what differs from the
+        # spec as read, and the write is refused if the spec changed since.
+        if add_tag or remove_tag:
+            raise click.UsageError("--tags sets the whole list: not with --add-tag/--remove-tag")
+        current = memory.get_spec(spec_id)
+        wanted = [t.strip() for t in tags.split(",") if t.strip()]
+        add_tag = tuple(t for t in wanted if t not in current.meta.tags)
+        remove_tag = tuple(t for t in current.meta.tags if t not in wanted)
+        expected_hash = expected_hash or current.content_hash
     change = built(
         SpecChange,
         status=status,
@@ -107,8 +133,12 @@ def update_command(
         remove_tags=remove_tag,
         add_deps=add_dep,
         remove_deps=remove_dep,
+        assignee=assignee,
     )
-    spec = memory_of(ctx).update_spec(spec_id, change, expected_hash=expected_hash)
+    if tags is not None and change.is_empty():
+        _report(output, WrittenSpec.of(current, [], []))  # already as asked: nothing to write
+        return
+    spec = memory.update_spec(spec_id, change, expected_hash=expected_hash)
     _report(output, spec)
 
 

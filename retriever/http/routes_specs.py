@@ -41,6 +41,7 @@ class SpecPatch(BaseModel):
     priority: str | None = Field(None, description="low, medium, high, critical")
     tags: ListChange | None = None
     depends_on: ListChange | None = None
+    assignee: str | None = Field(None, description="Who is working on it")
 
     def change(self) -> SpecChange:
         tags = self.tags or ListChange()
@@ -52,6 +53,7 @@ class SpecPatch(BaseModel):
             remove_tags=tuple(tags.remove),
             add_deps=tuple(deps.add),
             remove_deps=tuple(deps.remove),
+            assignee=self.assignee,
         )
 
 
@@ -109,6 +111,8 @@ def _stamped(spec: Spec, status: str | None, intents: list[dict[str, Any]]) -> b
 def _reflected(spec: Spec, change: SpecChange, memory: SpecMemory) -> bool:
     meta = spec.meta
     if change.priority is not None and canonical_priority(change.priority) != meta.priority:
+        return False
+    if change.assignee is not None and change.assignee.strip() != meta.assignee:
         return False
     tags = set(meta.tags)
     if (
@@ -206,7 +210,7 @@ async def update_spec(
     """
     payload = patch.model_dump(exclude_none=True)
     if not payload:
-        raise InvalidInput("nothing to change: send status, priority, tags or depends_on")
+        raise InvalidInput("nothing to change: send status, priority, tags, depends_on or assignee")
     change = patch.change()
     # A keyed write stamps its transition with a moment chosen now, so that a retry after a crash
     # can find it; without a key the writer stamps the moment it writes.
