@@ -21,14 +21,18 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ingest.errors import InvalidInput
+from ingest.errors import InvalidInput, SpecmemError
 
+from .attribution.evidence import Attribution
 from .events import EventStore, normalize_event, parse_timestamp, utc_now
+from .request_model import AttributionRequest
+
+Attribute = Callable[[AttributionRequest], Attribution]
 
 __all__ = [
     "DEVLOG_BATCH_MAX",
@@ -173,6 +177,36 @@ class DevlogLog:
                     sessions.append(event.sessionId)
         return {"received": len(batch), "stored": stored, "duplicates": duplicates,
                 "sessions": sessions}  # fmt: skip
+
+    def record(self, batch: Sequence[DevlogEvent], attribute: Attribute) -> dict[str, Any]:
+        """Store the batch, then link each session it touched (`link_session`)."""
+        outcome = self.store(batch)
+        outcome["sessions"] = [self.link_session(s, attribute) for s in outcome["sessions"]]
+        return outcome
+
+    def link_session(self, session_id: str, attribute: Attribute) -> dict[str, Any]:
+        """Attribute what the session's events carry together and keep the link (or none)."""
+        work = self.work(session_id)
+        answer: dict[str, Any] = {"sessionId": session_id, "spec": None, "confidence": 0.0}
+        if not (work.message or work.files or work.branch):
+            answer["abstained"] = True
+            return answer
+        try:
+            result = attribute(AttributionRequest(**work.model_dump(), limit=3))
+        except SpecmemError as err:
+            # Stored is stored: the events wait unlinked for `attribute --events`.
+            answer.update(abstained=True, note=f"not linked: {err}")
+            return answer
+        first = result.specs[0] if result.specs else None
+        spec = None if result.abstained or first is None else first.spec
+        evidence = {
+            "evidence": first.to_dict()["evidence"] if first else [],
+            "reason": result.reason,
+        }
+        confidence = first.confidence if first else 0.0
+        self.link(session_id, spec, confidence, evidence)
+        answer.update(spec=spec, confidence=round(confidence, 3), abstained=result.abstained)
+        return answer
 
     def sessions(self) -> list[str]:
         with self.events.database.reader() as conn:

@@ -47,7 +47,6 @@ __all__ = [
     "Unreadable",
     "WalDatabase",
     "event_log_path",
-    "merge_history",
     "normalize_event",
     "parse_timestamp",
     "utc_now",
@@ -611,28 +610,3 @@ def _recent_sql(count: int) -> str:
         f"ORDER BY e.at DESC, e.id DESC) AS nth FROM events e WHERE e.spec IN ({marks})) "
         "WHERE nth <= ? ORDER BY spec, nth"
     )
-
-
-def merge_history(
-    transitions: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]], limit: int
-) -> list[dict[str, Any]]:
-    """Transitions (from the frontmatter) and events (from the log) in one list, newest first.
-
-    Timestamps come from different writers in different shapes (`2025-11-05`, `...Z`, offsets),
-    so items are ordered by their parsed UTC moment; unreadable ones (and moments UTC cannot
-    hold) sort last.
-    """
-    items: list[dict[str, Any]] = [
-        {"kind": "transition", "at": t.get("at") or None, "status": t.get("status")}
-        for t in transitions
-        if isinstance(t, Mapping)
-    ]
-    items.extend({"kind": "event", **event} for event in events)
-    oldest = dt.datetime.min.replace(tzinfo=dt.UTC)
-
-    def moment(item: dict[str, Any]) -> dt.datetime:
-        return parse_timestamp(item.get("at")) or oldest
-
-    # Ties on the moment go to the later item: frontmatter lists transitions oldest first.
-    ordered = sorted(enumerate(items), key=lambda pair: (moment(pair[1]), pair[0]), reverse=True)
-    return [item for _, item in ordered][: max(0, limit)]

@@ -63,6 +63,7 @@ MAX_BODY_CHARS = 40_000
 MAX_LIST_ITEMS = 100
 READ_TOOLS = (
     "attribute_work",
+    "spec_history",
     "search_specs",
     "get_spec",
     "list_specs",
@@ -430,6 +431,23 @@ def _register_read_tools(server: MCPServer, memory: SpecMemory) -> None:
             limit=limit,
         )
         return memory.attribute(request).to_dict()
+
+    @server.tool(annotations=READ_ONLY)
+    @_tool_errors
+    def spec_history(
+        spec: SpecId,
+        since: Annotated[
+            str | None, Field(description="ISO 8601 date or time, or a git commit like HEAD~5")
+        ] = None,
+        limit: Annotated[int, Field(ge=1, le=200)] = 30,
+    ) -> dict[str, Any]:
+        """What happened to a spec, newest first: status transitions, activity events and the
+        git commits that changed its files or cite it (with the fields and sections changed)."""
+        name = memory.get_spec(spec).dir_name
+        return {
+            "spec": name,
+            "history": cap_lists(jsonable(memory.history(name, limit=limit, since=since))),
+        }
 
     @server.tool(annotations=READ_ONLY)
     @_tool_errors

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ingest.config import Settings
 from ingest.create import create_spec, list_templates
-from ingest.errors import Busy, InvalidInput, SpecmemError
+from ingest.errors import Busy, InvalidInput
 from ingest.frontmatter import PRIORITIES, STATUSES, canonical_priority, canonical_status
 from ingest.graph import SpecGraph
 from ingest.layout import IndexLayout
@@ -40,11 +40,14 @@ from ingest.writes import SpecWriter, WrittenSpec
 from .attribution.evidence import Attribution
 from .dependencies import dependency_report
 from .devlog import DevlogEvent, DevlogLog
-from .events import EventHook, EventStore, event_log_path, merge_history, normalize_event
+from .events import EventHook, EventStore, event_log_path, normalize_event, parse_timestamp
+from .git_history import GitLog
+from .history import merge_history, since_filter
 from .index_follower import IndexFollower
 from .live_catalog import LiveCatalog
+from .project_stats import project_stats
 from .request_model import QUERY_MAX_CHARS, AttributionRequest
-from .token_usage import token_usage
+from .token_usage import every_spec_tokens, token_usage
 from .write_gate import WriteGate
 
 if TYPE_CHECKING:
@@ -88,6 +91,7 @@ class SpecMemory:
         # noticed and refused, never silently re-created empty (retriever.events).
         self.event_log = EventStore(event_log_path(self.settings))
         self.devlog = DevlogLog(self.event_log)
+        self.git = GitLog(self.settings.specs_dir, self._git_spec)
         self._token_counts: dict[str, dict[str, int]] = {}  # encoding -> content hash -> tokens
 
     # -- reading specs -------------------------------------------------------------------------
@@ -142,33 +146,16 @@ class SpecMemory:
 
     def stats(self) -> dict[str, Any]:
         """Project metrics (lean-spec `stats`): specs by status and priority, the commonest tags,
-        and how many are done."""
-        from collections import Counter
-
-        specs = self.list_specs(include_archived=True)
-        live = [s for s in specs if not s.is_archived]
-        statuses = Counter(s.meta.status or "unknown" for s in specs)
-        done = statuses.get("complete", 0)
-        return {
-            "total": len(live),
-            "archived": len(specs) - len(live),
-            "by_status": dict(statuses.most_common()),
-            "by_priority": dict(Counter(s.meta.priority or "none" for s in live).most_common()),
-            "top_tags": dict(Counter(t for s in live for t in s.meta.tags).most_common(10)),
-            "complete_share": round(done / len(live), 3) if live else 0.0,
-            "problems": len(self.catalog().problems),
-        }
+        and the share complete."""
+        return project_stats(self.list_specs(include_archived=True), len(self.catalog().problems))
 
     def all_token_counts(self, *, encoding: str | None = None) -> dict[str, Any]:
         """Tokens of every spec (lean-spec `tokens` with no spec), largest first."""
-        rows = []
-        for spec in self.list_specs(include_archived=True):
-            usage = self.count_tokens(spec.dir_name, encoding=encoding)
-            rows.append({"spec": spec.dir_name, "tokens": usage["total"],
-                         "files": len(usage["files"])})  # fmt: skip
-        rows.sort(key=lambda row: (-row["tokens"], row["spec"]))
-        total = sum(row["tokens"] for row in rows)
-        return {"specs": rows, "total": total, "encoding": encoding or self.settings.encoding}
+        return every_spec_tokens(
+            self.catalog(),
+            encoding=encoding or self.settings.encoding,
+            threshold=self.settings.token_threshold,
+        )
 
     # -- writing specs (ingest.writes) -------------------------------------------------------------
     # Every write takes the spec's file lock, re-reads it, checks `expected_hash` against the file
@@ -405,9 +392,7 @@ class SpecMemory:
         ranker = None
         if query and self.index_follower.index_exists():
             ranker = search_seed_ranker(self.search)
-        histories_of = None  # transitions only; a read never creates the event log
-        if self.event_log.path.exists():
-            histories_of = self._histories
+        histories_of = self._histories
         bundle = build_context(
             self.catalog(),
             query,
@@ -497,36 +482,11 @@ class SpecMemory:
         """Store Devlog's events whole (an event id stored before is not stored again), then link
         each session they touched to the spec that governs it (specs/086). The events are
         committed before any linking: a link that fails leaves them stored and unlinked."""
-        outcome = self.devlog.store(batch)
-        outcome["sessions"] = [self._link_session(s) for s in outcome["sessions"]]
-        return outcome
+        return self.devlog.record(batch, self.attribute)
 
     def relink_sessions(self) -> list[dict[str, Any]]:
         """Attribute every Devlog session again (after the specs changed); each session's link."""
-        return [self._link_session(session) for session in self.devlog.sessions()]
-
-    def _link_session(self, session_id: str) -> dict[str, Any]:
-        work = self.devlog.work(session_id)
-        answer: dict[str, Any] = {"sessionId": session_id, "spec": None, "confidence": 0.0}
-        if not (work.message or work.files or work.branch):
-            answer["abstained"] = True
-            return answer
-        try:
-            result = self.attribute(AttributionRequest(**work.model_dump(), limit=3))
-        except SpecmemError as err:
-            # Stored is stored: the events wait unlinked for `attribute --events`.
-            answer.update(abstained=True, note=f"not linked: {err}")
-            return answer
-        first = result.specs[0] if result.specs else None
-        spec = None if result.abstained or first is None else first.spec
-        evidence = {
-            "evidence": first.to_dict()["evidence"] if first else [],
-            "reason": result.reason,
-        }
-        confidence = first.confidence if first else 0.0
-        self.devlog.link(session_id, spec, confidence, evidence)
-        answer.update(spec=spec, confidence=round(confidence, 3), abstained=result.abstained)
-        return answer
+        return [self.devlog.link_session(s, self.attribute) for s in self.devlog.sessions()]
 
     def committed_write(self, ref: object) -> WrittenSpec:
         """The spec as it is now, re-indexed as after any write: the answer to an idempotent
@@ -594,23 +554,62 @@ class SpecMemory:
         )
 
     def _histories(self, specs: Sequence[Spec], limit: int = 20) -> dict[str, list[dict[str, Any]]]:
-        """`history` of several specs with one query of the event log; a spec without events
-        is left out (its transitions are its history)."""
+        """`history` of several specs with one query of the event log; a spec with neither
+        events nor commits is left out (its transitions are its history)."""
         by_spec = {spec.dir_name: spec for spec in specs}
-        recent = self.event_log.recent_by_spec(list(by_spec), limit)
+        # No log file (never made, or wiped under a running server): a bundle goes without
+        # events rather than failing, and a read never creates the log.
+        recent = (
+            self.event_log.recent_by_spec(list(by_spec), limit)
+            if self.event_log.path.exists()
+            else {}
+        )
+        commits = {name: self._commit_items(name)[:limit] for name in by_spec}
         return {
-            name: merge_history(by_spec[name].meta.transitions, events, limit)
-            for name, events in recent.items()
+            name: merge_history(spec.meta.transitions, recent.get(name, []), limit, commits[name])
+            for name, spec in by_spec.items()
+            if recent.get(name) or commits[name]
         }
 
-    def history(self, ref: object, *, limit: int = 100) -> list[dict[str, Any]]:
-        """Status transitions and linked events of a spec, newest first.
+    def history(
+        self, ref: object, *, limit: int = 100, since: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Status transitions, linked events and git commits of a spec, newest first.
 
-        Each item has `kind` ("transition" or "event") and `at`; transitions carry `status`,
-        events their fields. Context bundles use this as the spec's history.
+        Each item has `kind` ("transition", "event" or "commit") and `at`; transitions carry
+        `status`, events their fields, commits `sha`, `author`, `subject`, whether the message
+        `cites` the spec and what `changes` it made (frontmatter fields, `##` sections added
+        or removed). `since` keeps what is at or after a date or time (ISO 8601) or a git
+        commit (`HEAD~5`, a tag, a sha). Context bundles use this as the spec's history.
         """
         spec = self.get_spec(ref)
-        return merge_history(spec.meta.transitions, self.events(spec.dir_name, limit=limit), limit)
+        moment = self._since(since) if since else None
+        events = self.events(spec.dir_name, limit=limit if moment is None else 10_000)
+        commits = self._commit_items(spec.dir_name)
+        items = merge_history(spec.meta.transitions, events, 1_000_000, commits)
+        if moment is not None:
+            items = since_filter(items, moment)
+        return items[: max(0, limit)]
+
+    def _commit_items(self, name: str) -> list[dict[str, Any]]:
+        return [commit.to_item() for commit in self.git.commits(name)]
+
+    def _since(self, since: str) -> Any:
+        moment = parse_timestamp(since) or self.git.since(since)
+        if moment is None:
+            raise InvalidInput(
+                f"since: {since!r} is neither an ISO 8601 date or time nor a git commit here"
+            )
+        return moment
+
+    def _git_spec(self, ref: str) -> str | None:
+        """A spec dir named in git (a path's folder, a message's reference) as the spec it is
+        now: by name, or by its number when the dir was renamed since."""
+        catalog = self.catalog()
+        found = catalog.try_resolve(ref)
+        if found is None and "-" in ref and ref.split("-", 1)[0].isdigit():
+            found = catalog.try_resolve(ref.split("-", 1)[0])
+        return found
 
 
 def _canonical_set(

@@ -14,7 +14,7 @@ from ingest.errors import SpecNotFound, UnsafeReference
 from ingest.store import Catalog, check_reference, is_inside, read_spec_text, within_base
 from ingest.tokens import count_tokens, section_tokens
 
-__all__ = ["resolve_specs_file", "token_usage"]
+__all__ = ["every_spec_tokens", "resolve_specs_file", "token_usage"]
 
 
 def resolve_specs_file(root: Path, target: str, cwd: Path | None = None) -> Path:
@@ -93,3 +93,13 @@ def token_usage(
         "total": sum(f["tokens"] for f in files),
         "files": files,
     }
+
+
+def every_spec_tokens(catalog: Catalog, *, encoding: str, threshold: int | None) -> dict[str, Any]:
+    """Each spec's total tokens (all its files), largest first, and the sum."""
+    rows = []
+    for spec in catalog.specs:
+        usage = token_usage(catalog, spec.dir_name, encoding=encoding, threshold=threshold)
+        rows.append({"spec": spec.dir_name, "tokens": usage["total"], "files": len(usage["files"])})
+    rows.sort(key=lambda row: (-row["tokens"], row["spec"]))
+    return {"specs": rows, "total": sum(row["tokens"] for row in rows), "encoding": encoding}

@@ -25,7 +25,8 @@ from mcp import Client
 
 from ingest.errors import InvalidInput
 from retriever import SpecMemory
-from retriever.events import EVENT_FIELDS, EventStore, merge_history, normalize_event
+from retriever.events import EVENT_FIELDS, EventStore, normalize_event
+from retriever.history import merge_history
 from retriever.http import create_app
 from retriever.mcp_server import build_mcp_server
 from tests.conftest import write_spec

@@ -9,7 +9,8 @@ import pytest
 
 from ingest.errors import InvalidInput, SpecNotFound
 from retriever import SpecMemory
-from retriever.events import merge_history, normalize_event, parse_timestamp
+from retriever.events import normalize_event, parse_timestamp
+from retriever.history import merge_history
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ from ingest.tokens import section_tokens
 from ingest.validate import validate_catalog
 from ingest.writes import SpecWriter
 from retriever.bundles.context import build_context
-from retriever.events import merge_history
+from retriever.history import merge_history
 from retriever.wire import jsonable
 from tests.conftest import write_spec
 

@@ -22,7 +22,7 @@ from ingest.model import Spec
 from ingest.store import Catalog
 from ingest.tokens import count_tokens
 
-from ..events import merge_history
+from ..history import merge_history
 from .bundle import ContextBundle, ContextItem, Owner, Piece, fit_bundle
 from .context_index import SectionIndex, section_index
 from .context_sections import Section, first_sentence, spec_sections

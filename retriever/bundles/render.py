@@ -100,7 +100,7 @@ def decision_header(spec: str, title: str, heading: str, status: str | None, rea
 
 
 def history_block(history: Sequence[Mapping[str, Any]]) -> str:
-    """Newest first: status transitions and activity events, one line each."""
+    """Newest first: status transitions, activity events and commits, one line each."""
     lines = [_history_line(item) for item in history[:MAX_HISTORY_LINES]]
     lines = [line for line in lines if line]
     if not lines:
@@ -112,6 +112,11 @@ def _history_line(item: Mapping[str, Any]) -> str:
     when = str(item.get("at") or "undated")[:16].replace("T", " ")
     if item.get("kind") == "transition":
         return f"{when} status → {item.get('status') or '?'}"
+    if item.get("kind") == "commit":
+        sha = str(item.get("sha") or "")[:8]
+        return (
+            f"{when} commit {sha} by {item.get('author')}: {_clip(str(item.get('subject')), 160)}"
+        )
     what = str(item.get("type") or "event")
     who = f" by {item['agent']}" if item.get("agent") else ""
     summary = f": {_clip(str(item['summary']), 160)}" if item.get("summary") else ""

@@ -1,4 +1,4 @@
-"""Reading specs: `list`, `view`, `board`, `files`, `stats`."""
+"""Reading specs: `list`, `view`, `board`, `files`, `stats`, `history`."""
 
 from __future__ import annotations
 
@@ -131,3 +131,38 @@ def stats_command(ctx, output):
         return "\n".join(lines)
 
     emit(output, stats, text)
+
+
+@cli.command("history")
+@click.argument("spec_id")
+@click.option("--since", default=None, help="Only from this ISO 8601 date or time, or git commit.")
+@click.option("-n", "--limit", default=30, show_default=True, type=click.IntRange(1, 1000))
+@OUTPUT
+@click.pass_context
+@handle_errors
+def history_command(ctx, spec_id, since, limit, output):
+    """What happened to a spec, newest first: status transitions, events, and the git commits
+    that changed its files (with the fields and sections changed) or cite it."""
+    memory = memory_of(ctx)
+    name = memory.get_spec(spec_id).dir_name
+    items = memory.history(name, limit=limit, since=since)
+
+    def line(item: dict) -> str:
+        at = str(item.get("at") or "?")[:19]
+        if item["kind"] == "transition":
+            return f"{at}  status -> {item.get('status')}"
+        if item["kind"] == "commit":
+            changes = item.get("changes", {})
+            what = [f"{k}: {v}" for k, v in changes.get("fields", {}).items()]
+            what += [f"+ {h}" for h in changes.get("sections_added", [])]
+            what += [f"- {h}" for h in changes.get("sections_removed", [])]
+            cites = " (cites)" if item.get("cites") else ""
+            suffix = f"  [{'; '.join(what)}]" if what else ""
+            return f"{at}  {item['sha'][:10]} {item['author']}: {item['subject']}{cites}{suffix}"
+        return f"{at}  {item.get('type')}: {item.get('summary') or ''}".rstrip()
+
+    emit(
+        output,
+        {"spec": name, "history": items},
+        lambda: "\n".join(map(line, items)) or "no history",
+    )

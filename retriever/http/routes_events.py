@@ -125,9 +125,17 @@ def spec_events(
     return {"spec": memory.catalog().resolve_name(spec_id), "events": events}
 
 
-@router.get("/specs/{spec_id}/history", dependencies=[Reader], summary="Transitions and events")
+@router.get(
+    "/specs/{spec_id}/history", dependencies=[Reader], summary="Transitions, events and commits"
+)
 def history(
-    spec_id: str, memory: Memory, limit: Annotated[int, Query(ge=1, le=1_000)] = 100
+    spec_id: str,
+    memory: Memory,
+    limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
+    since: Annotated[
+        str | None, Query(max_length=200, description="ISO 8601 date or time, or a git commit")
+    ] = None,
 ) -> dict[str, Any]:
     spec = memory.get_spec(spec_id)
-    return {"spec": spec.dir_name, "history": jsonable(memory.history(spec.dir_name, limit=limit))}
+    items = memory.history(spec.dir_name, limit=limit, since=since)
+    return {"spec": spec.dir_name, "history": jsonable(items)}
