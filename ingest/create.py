@@ -28,8 +28,10 @@ from .spec_changes import NewSpec
 from .store import Catalog, SpecStore, spec_bases
 from .writes import (
     WrittenSpec,
+    check_assignee,
     check_tag,
     parse_frontmatter,
+    project_statuses,
     require_priority,
     require_status,
     utc_now,
@@ -181,11 +183,12 @@ def create_spec(
 ) -> WrittenSpec:
     """Write `<NNN>-<slug>/README.md` under the specs dir and return the spec as loaded."""
     title = _check_title(new.title)
-    status = require_status(new.status)
+    status = require_status(new.status, project_statuses(store.root))
     priority = require_priority(new.priority) if new.priority else None
     tag_list = list(dict.fromkeys(check_tag(t) for t in new.tags))
     deps = list(dict.fromkeys(catalog.resolve_name(d) for d in new.depends_on))
     parent_name = catalog.resolve_name(new.parent) if new.parent else None
+    assignee = check_assignee(new.assignee) if new.assignee is not None else None
     template, body = new.template, new.body
     chosen = find_template(store.root, template)
     template_text = chosen.path.read_text(encoding="utf-8-sig")
@@ -224,12 +227,16 @@ def create_spec(
         doc.add_to_list("depends_on", [d for d in deps if d not in meta.depends_on])
         if parent_name:
             doc.set_scalar("parent", parent_name)
+        if assignee:
+            doc.set_scalar("assignee", assignee)
         doc.set_scalar("created_at", now, plain=True)
         expected: dict[str, Any] = {"status": status, "created_at": now}
         if priority:
             expected["priority"] = priority
         if parent_name:
             expected["parent"] = parent_name
+        if assignee:
+            expected["assignee"] = assignee
         verify_edit(doc, before, expected)
         base = root
         if config is not None and config.pattern == "date-grouped":

@@ -27,7 +27,9 @@ import yaml
 from .errors import SpecParseError
 
 __all__ = [
+    "KNOWN_STATUSES",
     "PRIORITIES",
+    "PROJECT_STATUSES",
     "STATUSES",
     "Frontmatter",
     "SplitDocument",
@@ -42,6 +44,11 @@ __all__ = [
 ]
 
 STATUSES = ("draft", "planned", "in-progress", "complete", "archived")
+# LeanSpec's other two (its frontmatter reference and agent-relay's AGENTS.md name them): read
+# wherever they appear, written only where the project declares them (.lean-spec/config.json
+# `statuses`), so a typo never becomes a status nobody filters on.
+PROJECT_STATUSES = ("blocked", "cancelled")
+KNOWN_STATUSES = STATUSES + PROJECT_STATUSES
 PRIORITIES = ("low", "medium", "high", "critical")
 STATUS_ALIASES = {
     "in_progress": "in-progress",
@@ -59,6 +66,10 @@ KNOWN_KEYS = frozenset(
         "tags",
         "depends_on",
         "related",
+        "related_to",
+        "supersedes",
+        "superseded_by",
+        "superseded-by",
         "parent",
         "assignee",
         "created_at",
@@ -290,6 +301,10 @@ class Frontmatter:
     tags: list[str] = field(default_factory=list)
     depends_on: list[str] = field(default_factory=list)
     related: list[str] = field(default_factory=list)
+    # LeanSpec's newer schemas: `supersedes` / `superseded_by` (`superseded-by` in its own
+    # config's custom fields), and `related_to` as another name for `related`.
+    supersedes: list[str] = field(default_factory=list)
+    superseded_by: list[str] = field(default_factory=list)
     parent: str | None = None
     assignee: str | None = None
     created: str | None = None
@@ -505,7 +520,7 @@ def canonical_status(text: str) -> str | None:
     """`in_progress` -> `in-progress`: the canonical status `text` names, None if it names none."""
     key = text.strip().lower()
     key = STATUS_ALIASES.get(key, key)
-    return key if key in STATUSES else None
+    return key if key in KNOWN_STATUSES else None
 
 
 def canonical_priority(text: str) -> str | None:
@@ -536,13 +551,21 @@ def normalize_frontmatter(raw: dict[str, Any]) -> Frontmatter:
         notes.key = key
         stamps[key] = _timestamp(values.get(key), key, notes)
     return Frontmatter(
-        status=_choice(values.get("status"), "status", STATUSES, STATUS_ALIASES, problems),
+        status=_choice(values.get("status"), "status", KNOWN_STATUSES, STATUS_ALIASES, problems),
         priority=_choice(
             values.get("priority"), "priority", PRIORITIES, PRIORITY_ALIASES, problems
         ),
         tags=_string_list(values.get("tags")),
         depends_on=_string_list(values.get("depends_on")),
-        related=_string_list(values.get("related")),
+        related=[
+            *_string_list(values.get("related")),
+            *_string_list(values.get("related_to")),
+        ],
+        supersedes=_string_list(values.get("supersedes")),
+        superseded_by=[
+            *_string_list(values.get("superseded_by")),
+            *_string_list(values.get("superseded-by")),
+        ],
         parent=value_text(values.get("parent")),
         assignee=value_text(values.get("assignee")),
         created=stamps["created"],

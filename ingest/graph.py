@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from .store import Catalog
 
-__all__ = ["MAX_CYCLES", "Link", "SpecGraph"]
+__all__ = ["MAX_CYCLES", "Link", "SpecGraph", "graph_of"]
 
 # Elementary cycles can be exponentially many (a dense cluster of mutual dependencies); what a
 # reader needs is that there are cycles and a few of them to break. Past this many, stop.
@@ -26,7 +26,7 @@ MAX_CYCLES = 100
 @dataclass(frozen=True)
 class Link:
     source: str
-    kind: str  # "depends_on", "related" or "parent"
+    kind: str  # "depends_on", "related", "parent" or "supersedes"
     raw: str  # the reference as written in the frontmatter
     target: str | None  # the resolved dir name, None when dangling or ambiguous
 
@@ -41,6 +41,8 @@ class SpecGraph:
         self.related: dict[str, list[str]] = {}
         self.children: dict[str, list[str]] = {}
         self.parent: dict[str, str] = {}
+        self.supersedes: dict[str, list[str]] = {}
+        self.superseded_by: dict[str, list[str]] = {}
         for link in self.links:
             if link.target is None:
                 continue
@@ -54,6 +56,10 @@ class SpecGraph:
             elif link.kind == "parent":
                 self.parent[link.source] = link.target
                 _add(self.children, link.target, link.source)
+            elif link.kind == "supersedes":
+                # Either side may say it: the new spec `supersedes`, the old `superseded_by`.
+                _add(self.supersedes, link.source, link.target)
+                _add(self.superseded_by, link.target, link.source)
 
     @classmethod
     def from_catalog(cls, catalog: Catalog) -> SpecGraph:
@@ -61,6 +67,7 @@ class SpecGraph:
         for spec in catalog:
             refs = [("depends_on", r) for r in spec.meta.depends_on]
             refs += [("related", r) for r in spec.meta.related]
+            refs += [("supersedes", r) for r in spec.meta.supersedes]
             if spec.meta.parent:
                 refs.append(("parent", spec.meta.parent))
             for kind, raw in refs:
@@ -68,6 +75,15 @@ class SpecGraph:
                 if target == spec.dir_name:
                     target = None  # a self-link is treated as dangling, never as a loop to follow
                 links.append(Link(spec.dir_name, kind, raw, target))
+            for raw in spec.meta.superseded_by:
+                # Stored as the newer spec's `supersedes` link, so one kind means one direction.
+                newer = catalog.try_resolve(raw)
+                if newer == spec.dir_name:
+                    newer = None
+                if newer is None:
+                    links.append(Link(spec.dir_name, "superseded_by", raw, None))
+                else:
+                    links.append(Link(newer, "supersedes", spec.dir_name, spec.dir_name))
         return cls(links)
 
     def dangling(self) -> list[Link]:
@@ -261,3 +277,9 @@ def _circuits(start: str, adjacency: Mapping[str, Sequence[str]]) -> Iterator[li
             else:
                 for nxt in adjacency[node]:
                     blocked_by.setdefault(nxt, set()).add(node)
+
+
+def graph_of(catalog: Catalog) -> SpecGraph:
+    """The graph of one catalog version, built once and kept on that version (spec 077): the
+    validator, dependency reports, search marks and bundles all read the same one."""
+    return catalog.derive("graph", lambda: SpecGraph.from_catalog(catalog))

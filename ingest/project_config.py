@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidInput
+from .frontmatter import PROJECT_STATUSES
 
 __all__ = ["CONFIG_FILE", "LeanSpecConfig"]
 
@@ -36,6 +37,7 @@ class LeanSpecConfig:
     sequence_digits: int = 3
     variables: dict[str, str] = field(default_factory=dict)
     date_format: str = "YYYYMMDD"
+    statuses: tuple[str, ...] = ()  # declared beyond the five: blocked, cancelled
 
     def date_folder(self, day: str) -> str:
         """The date-grouped folder of `day` (YYYY-MM-DD) in this project's date format."""
@@ -99,6 +101,12 @@ class LeanSpecConfig:
             for k, v in _object(raw, "variables", shown).items()
             if isinstance(v, str | int | float)
         }
+        statuses = raw.get("statuses", [])
+        if not isinstance(statuses, list) or not all(s in PROJECT_STATUSES for s in statuses):
+            raise InvalidInput(
+                f"{shown}: statuses lists the statuses used beyond the five, any of "
+                f"{', '.join(PROJECT_STATUSES)}; got {statuses!r}"
+            )
         return cls(
             Path(project_root),
             specs_dir.strip(),
@@ -108,6 +116,7 @@ class LeanSpecConfig:
             digits,
             variables,
             date_format,
+            tuple(statuses),
         )
 
 

@@ -69,6 +69,7 @@ class NewSpec(BaseModel):
         default=(), max_length=LIST_CHANGE_MAX, description="Spec ids"
     )
     parent: str | None = Field(default=None, description="The parent (umbrella) spec id")
+    assignee: str | None = Field(default=None, description="Who is working on it")
     body: str | None = Field(
         None, max_length=BODY_MAX_CHARS, description="Markdown after the title"
     )

@@ -31,6 +31,7 @@ from .errors import (
 )
 from .frontmatter import (
     PRIORITIES,
+    PROJECT_STATUSES,
     STATUSES,
     Frontmatter,
     canonical_priority,
@@ -42,6 +43,7 @@ from .frontmatter import (
 from .frontmatter_edit import EditableDocument, render_scalar
 from .graph import SpecGraph
 from .model import LoadProblem, Spec, parse_dir_name
+from .project_config import LeanSpecConfig
 from .spec_changes import SpecChange
 from .store import Catalog, SpecStore, check_reference, content_hash, spec_bases
 
@@ -52,8 +54,10 @@ __all__ = [
     "SpecWriter",
     "WrittenSpec",
     "catalog_with",
+    "check_assignee",
     "check_tag",
     "parse_frontmatter",
+    "project_statuses",
     "refreshed_catalog",
     "require_priority",
     "require_status",
@@ -87,14 +91,28 @@ def _required(value: str, name: str, known: str | None, allowed: tuple[str, ...]
     return known
 
 
-def require_status(value: str) -> str:
+def require_status(value: str, declared: tuple[str, ...] = ()) -> str:
     """The canonical status `value` names (`in_progress`, `completed`... accepted) or InvalidInput:
-    aliases are read, canonical names are written."""
-    return _required(value, "status", canonical_status(str(value)), STATUSES)
+    aliases are read, canonical names are written. `blocked` and `cancelled` only where the
+    project declares them (`declared`)."""
+    allowed = STATUSES + tuple(s for s in PROJECT_STATUSES if s in declared)
+    known = canonical_status(str(value))
+    if known is not None and known not in allowed:
+        raise InvalidInput(
+            f"status: {known!r} is not declared by this project (expected one of "
+            f'{", ".join(allowed)}; declare it in .lean-spec/config.json "statuses")'
+        )
+    return _required(value, "status", known, allowed)
 
 
 def require_priority(value: str) -> str:
     return _required(value, "priority", canonical_priority(str(value)), PRIORITIES)
+
+
+def project_statuses(specs_root: Path) -> tuple[str, ...]:
+    """The statuses beyond the five that the project's .lean-spec/config.json declares."""
+    config = LeanSpecConfig.beside(specs_root)
+    return config.statuses if config is not None else ()
 
 
 def check_tag(tag: str) -> str:
@@ -108,7 +126,7 @@ def check_tag(tag: str) -> str:
     return text
 
 
-def _assignee(name: str) -> str:
+def check_assignee(name: str) -> str:
     """A person or agent name: one line of visible text, at most 100 characters."""
     text = str(name).strip()
     if not text or len(text) > 100 or not text.isprintable():
@@ -277,13 +295,14 @@ class SpecWriter:
         *,
         expected_hash: str | None = None,
     ) -> WrittenSpec:
-        new_status = require_status(change.status) if change.status is not None else None
+        declared = project_statuses(self.store.root)
+        new_status = require_status(change.status, declared) if change.status is not None else None
         new_priority = require_priority(change.priority) if change.priority is not None else None
         tags_in = [check_tag(t) for t in change.add_tags]
         tags_out = {_removable_tag(t) for t in change.remove_tags}
         deps_in = [check_reference(d) for d in change.add_deps]
         deps_out = [check_reference(d) for d in change.remove_deps]
-        assignee = _assignee(change.assignee) if change.assignee is not None else None
+        assignee = check_assignee(change.assignee) if change.assignee is not None else None
         if not (
             new_status or new_priority or tags_in or tags_out or deps_in or deps_out or assignee
         ):

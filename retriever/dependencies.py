@@ -186,6 +186,8 @@ def dependency_report(
     report["parent"] = graph.parent.get(name)
     report["children"] = list(graph.children.get(name, []))
     report["related"] = list(graph.related.get(name, []))
+    report["supersedes"] = list(graph.supersedes.get(name, []))
+    report["superseded_by"] = list(graph.superseded_by.get(name, []))
     report["dangling"] = [
         {"kind": link.kind, "ref": link.raw, "reason": _dangling_reason(catalog, link)}
         for link in graph.links
@@ -246,6 +248,9 @@ def render_tree(report: dict[str, Any]) -> str:
             )
     if report.get("parent"):
         lines.append(f"parent: {report['parent']}")
+    for key, label in (("supersedes", "supersedes"), ("superseded_by", "superseded by")):
+        if report.get(key):
+            lines.append(f"{label}: {', '.join(report[key])}")
     for link in report.get("dangling", []):
         if link["kind"] != "depends_on":
             lines.append(f"dangling {link['kind']}: {link['ref']} ({link['reason']})")

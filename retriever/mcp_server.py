@@ -207,6 +207,47 @@ def cap_lists(data: Any, limit: int = MAX_LIST_ITEMS) -> Any:
     return data
 
 
+# LeanSpec's own MCP server (packages/cli/src/mcp/tools) names the same arguments its way on the
+# tools both servers have (view, update, deps, tokens, validate, create): a client written for
+# it keeps working. Each name is renamed before the strict check; sending both is refused.
+LEAN_SPEC_ARGUMENTS: dict[str, dict[str, str]] = {
+    "get_spec": {"specPath": "spec"},
+    "update_spec": {"specPath": "spec"},
+    "spec_dependencies": {"specPath": "spec", "mode": "direction"},
+    "count_tokens": {"specPath": "target"},
+    "validate_specs": {"specPath": "spec"},
+    "spec_history": {"specPath": "spec"},
+    "create_spec": {"name": "title", "content": "body", "dependsOn": "depends_on"},
+}
+# LeanSpec's deps modes, as spec_dependencies directions.
+_LEAN_SPEC_MODES = {"complete": "both", "impact": "both", "upstream": "upstream",
+                    "downstream": "downstream"}  # fmt: skip
+
+
+def lean_spec_arguments(tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """`arguments` with LeanSpec MCP's names for `tool` renamed to specmem's."""
+    names = LEAN_SPEC_ARGUMENTS.get(tool, {})
+    renamed = dict(arguments)
+    if tool == "create_spec" and "description" in renamed:
+        # LeanSpec's Overview text, below `content` in precedence: specmem's body.
+        text = renamed.pop("description")
+        renamed.setdefault("content", f"## Overview\n\n{text}")
+    if tool == "create_spec" and "name" in renamed and "title" in renamed:
+        renamed.pop("name")  # LeanSpec's slug beside a title: the title decides here
+    for theirs, ours in names.items():
+        if theirs not in renamed:
+            continue
+        if ours in renamed:
+            raise ToolError(
+                f"[invalid_input] both {theirs!r} (LeanSpec's name) and {ours!r} given to {tool!r}"
+            )
+        value = renamed.pop(theirs)
+        if theirs == "mode" and isinstance(value, str):
+            value = _LEAN_SPEC_MODES.get(value, value)
+        renamed[ours] = value
+    return renamed
+
+
 class StrictArgumentsMCPServer(MCPServer):
     """An MCPServer whose tools refuse arguments they do not declare, as the HTTP API does (422).
 
@@ -228,6 +269,7 @@ class StrictArgumentsMCPServer(MCPServer):
     display: PathDisplay | None = None
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        arguments = lean_spec_arguments(name, arguments or {})
         accepted = await self._accepted_arguments(name)
         unknown = [key for key in arguments if key not in accepted] if accepted is not None else []
         if unknown:
@@ -524,6 +566,7 @@ def _register_write_tools(server: MCPServer, memory: SpecMemory) -> None:
         parent: Annotated[str | None, Field(description="Parent spec id")] = None,
         body: Annotated[str | None, Field(description="Markdown after the title")] = None,
         template: str | None = None,
+        assignee: Annotated[str | None, Field(description="Who is working on it")] = None,
     ) -> dict[str, Any]:
         """Create a new spec directory with the next free number; returns its id and hash."""
         new = built(
@@ -536,6 +579,7 @@ def _register_write_tools(server: MCPServer, memory: SpecMemory) -> None:
             depends_on=depends_on or (),
             parent=parent,
             body=body,
+            assignee=assignee,
         )
         created = await memory.writes.run(lambda: memory.create_spec(new))
         return jsonable(created.summary())

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 from ingest.config import Settings
 from ingest.create import create_spec, list_templates
 from ingest.errors import Busy, InvalidInput
-from ingest.frontmatter import PRIORITIES, STATUSES, canonical_priority, canonical_status
-from ingest.graph import SpecGraph
+from ingest.frontmatter import KNOWN_STATUSES, PRIORITIES, canonical_priority, canonical_status
+from ingest.graph import graph_of
 from ingest.layout import IndexLayout
 from ingest.model import Spec
 from ingest.spec_changes import NewSpec, SpecChange
@@ -119,7 +119,7 @@ class SpecMemory:
 
         Archived specs are left out unless `include_archived` or the status filter asks for them.
         """
-        statuses = _canonical_set(status, canonical_status, STATUSES, "status")
+        statuses = _canonical_set(status, canonical_status, KNOWN_STATUSES, "status")
         wanted_tags = _as_set(tags)
         priorities = _canonical_set(priority, canonical_priority, PRIORITIES, "priority")
         result = []
@@ -136,13 +136,18 @@ class SpecMemory:
         return result
 
     def board(self, include_archived: bool = False) -> dict[str, list[Spec]]:
-        from ingest.frontmatter import STATUSES
+        from ingest.frontmatter import PROJECT_STATUSES, STATUSES
 
-        columns: dict[str, list[Spec]] = {status: [] for status in STATUSES}
+        columns: dict[str, list[Spec]] = {status: [] for status in STATUSES + PROJECT_STATUSES}
         columns["unknown"] = []
         for spec in self.list_specs(include_archived=include_archived):
             columns.get(spec.meta.status or "unknown", columns["unknown"]).append(spec)
-        return {status: specs for status, specs in columns.items() if specs or status != "unknown"}
+        # blocked and cancelled are columns only when a spec is in them: most projects never are.
+        return {
+            status: specs
+            for status, specs in columns.items()
+            if specs or status not in ("unknown", *PROJECT_STATUSES)
+        }
 
     def stats(self) -> dict[str, Any]:
         """Project metrics (lean-spec `stats`): specs by status and priority, the commonest tags,
@@ -251,7 +256,7 @@ class SpecMemory:
             )
         return validate_catalog(
             catalog,
-            SpecGraph.from_catalog(catalog),
+            graph_of(catalog),
             counts,
             threshold=self.settings.token_threshold,
             stray_files=find_stray_files(catalog),
@@ -265,7 +270,7 @@ class SpecMemory:
         with `edges`, dangling links and the cycles it is part of (retriever.dependencies)."""
         catalog = self.catalog()
         name = catalog.resolve_name(ref)
-        graph = SpecGraph.from_catalog(catalog)
+        graph = graph_of(catalog)
         return dependency_report(catalog, graph, name, direction=direction, depth=depth)
 
     def count_tokens(self, target: str, *, encoding: str | None = None) -> dict[str, Any]:
@@ -345,11 +350,11 @@ class SpecMemory:
         """
         from .ranking.search import RankingParams, search_index
 
-        statuses = _canonical_set(status, canonical_status, STATUSES, "status")
+        statuses = _canonical_set(status, canonical_status, KNOWN_STATUSES, "status")
         priorities = _canonical_set(priority, canonical_priority, PRIORITIES, "priority")
         embedder = self._index_embedder()
         index = self._warm_index(embedder, need_vectors=mode != "lexical")
-        return search_index(
+        hits = search_index(
             index,
             query,
             embed_query=embedder.embed_query if mode != "lexical" else None,
@@ -360,6 +365,11 @@ class SpecMemory:
             mode=mode,
             params=params or RankingParams(),
         )
+        newer = graph_of(self.catalog()).superseded_by
+        for hit in hits:  # a replaced decision is still found, and marked as replaced
+            if hit.spec in newer:
+                hit.extra["superseded_by"] = list(newer[hit.spec])
+        return hits
 
     def _warm_index(self, embedder: Any, *, need_vectors: bool = True) -> Any:
         """The in-memory copy of the index (retriever.ranking.warm_loader), reloaded when it changes."""

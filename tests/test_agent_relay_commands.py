@@ -23,6 +23,7 @@ AGENTS_MD_LINES = [
     "deps 002",
     "view 002",
     "view 002 --raw",
+    "open 002",
     "files 003",
     "update 002 --priority high",
     "update 002 --tags auth,tokens,jitter",
@@ -60,6 +61,7 @@ def test_the_lines_mean_what_they_mean_for_lean_spec(run, tiny_specs):
     assert {s["spec"] for s in listed["specs"]} == {"001-auth-design", "002-token-refresh"}
     raw = run("view 002 --raw").output
     assert raw == (tiny_specs / "002-token-refresh" / "README.md").read_text(encoding="utf-8")
+    assert run("open 002").output.strip().endswith("002-token-refresh/README.md")  # no terminal
     files = json.loads(run("files 003", "-o", "json").output)["files"]
     assert [f["file"] for f in files] == ["README.md", "DESIGN.md"]
     # --tags names the whole list, as lean-spec's does.

@@ -128,3 +128,70 @@ def test_a_date_grouped_project_is_read_and_created_into(tmp_path, monkeypatch):
     assert any((root / "specs" / day / "003-third" / "README.md").is_file() for day in days)
     spec = SpecMemory(root / "specs").get_spec("2")
     assert spec.dir_name == "002-grouped"
+
+
+def test_blocked_and_cancelled_are_written_only_where_the_project_declares_them(
+    tmp_path, monkeypatch
+):
+    root = _project(tmp_path)
+    monkeypatch.chdir(root)
+    refused = CliRunner().invoke(cli, ["update", "001", "--status", "blocked"])
+    assert refused.exit_code == 1
+    assert "not declared" in refused.stderr and "planned" in refused.stderr
+    config = {**CONFIG, "statuses": ["blocked", "cancelled"]}
+    (root / ".lean-spec" / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    done = CliRunner().invoke(cli, ["update", "001", "--status", "blocked"])
+    assert done.exit_code == 0, done.stderr
+    board = json.loads(CliRunner().invoke(cli, ["board", "-o", "json"]).output)
+    assert "001-first" in json.dumps(board.get("blocked") or board)
+    listed = json.loads(
+        CliRunner().invoke(cli, ["list", "--status", "blocked", "-o", "json"]).output
+    )
+    assert [s["spec"] for s in listed["specs"]] == ["001-first"]
+    made = CliRunner().invoke(
+        cli, ["create", "Stopped", "--status", "cancelled", "--assignee", "ada"]
+    )
+    assert made.exit_code == 0, made.stderr
+    spec = SpecMemory(root / "specs").get_spec("002")
+    assert (spec.meta.status, spec.meta.assignee) == ("cancelled", "ada")
+
+
+def test_a_spec_already_blocked_reads_without_a_problem(tmp_path, monkeypatch):
+    root = _project(tmp_path)
+    write_spec(root / "specs", "002-stuck", "---\nstatus: blocked\n---\n# Stuck\n")
+    spec = SpecMemory(root / "specs").get_spec("002")
+    assert spec.meta.status == "blocked" and not spec.meta.problems
+    bad = {**CONFIG, "statuses": ["paused"]}
+    (root / ".lean-spec" / "config.json").write_text(json.dumps(bad), encoding="utf-8")
+    monkeypatch.chdir(root)
+    result = CliRunner().invoke(cli, ["list"])
+    assert result.exit_code == 1 and "statuses" in result.stderr
+
+
+def test_supersedes_links_are_read_shown_and_marked(tiny_specs, tmp_path):
+    from ingest.embedding import FakeEmbedder
+
+    write_spec(
+        tiny_specs,
+        "004-auth-v2",
+        "---\nstatus: planned\nsupersedes: [001]\nrelated_to: [003]\n---\n# Authentication v2\n\n"
+        "## Decision\nShort-lived bearer tokens for agents.\n",
+    )
+    write_spec(
+        tiny_specs,
+        "005-old-search",
+        "---\nstatus: complete\nsuperseded-by: 003\n---\n# Old search\n",
+    )
+    memory = SpecMemory(tiny_specs, tmp_path / "data", embedder=FakeEmbedder())
+    old = memory.dependencies("001")
+    assert old["superseded_by"] == ["004-auth-v2"]
+    assert memory.dependencies("004")["supersedes"] == ["001-auth-design"]
+    assert "003-search-ui" in memory.dependencies("004")["related"]
+    assert memory.dependencies("003")["supersedes"] == ["005-old-search"]
+    memory.ingest()
+    hits = {hit.spec: hit for hit in memory.search("bearer tokens agents authenticate", limit=5)}
+    assert hits["001-auth-design"].to_dict()["superseded_by"] == ["004-auth-v2"]
+    bundle = memory.context(specs=["001"], budget=2000)
+    assert "superseded by 004-auth-v2" in bundle.rendered
+    args = ["--specs-dir", str(tiny_specs), "--data-dir", str(tmp_path / "data"), "deps", "001"]
+    assert "superseded by: 004-auth-v2" in CliRunner().invoke(cli, args).output

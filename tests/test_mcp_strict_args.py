@@ -149,3 +149,38 @@ def test_over_streamable_http_the_same_error_reaches_the_client(memory):
     assert "unknown argument 'include_file' for tool 'get_spec'" in error_text(typo)
     assert "accepted: spec, include_files)" in error_text(typo)
     assert ok(good)["spec"] == "001-auth-design"
+
+
+def test_lean_spec_mcp_argument_names_are_accepted_where_both_have_the_tool(tiny_specs, tmp_path):
+    """A client written for LeanSpec's MCP server (`specPath`, deps `mode`, create's `name`,
+    `content`, `dependsOn`, `description`) keeps working against specmem."""
+    import anyio
+    from mcp import Client
+
+    from ingest.embedding import FakeEmbedder
+    from retriever import SpecMemory
+    from retriever.mcp_server import build_mcp_server
+
+    memory = SpecMemory(tiny_specs, tmp_path / "data", embedder=FakeEmbedder())
+
+    async def scenario():
+        async with Client(build_mcp_server(memory)) as session:
+            view = await session.call_tool("get_spec", {"specPath": "002"})
+            deps = await session.call_tool(
+                "spec_dependencies", {"specPath": "2", "mode": "upstream"}
+            )
+            made = await session.call_tool(
+                "create_spec",
+                {"name": "audit-log", "description": "Who did what.", "dependsOn": ["001"]},
+            )
+            both = await session.call_tool("get_spec", {"specPath": "002", "spec": "003"})
+            return view, deps, made, both
+
+    view, deps, made, both = anyio.run(scenario)
+    assert not view.is_error and view.structured_content["spec"] == "002-token-refresh"
+    assert not deps.is_error
+    assert not made.is_error, made.content[0].text
+    created = memory.get_spec("004")
+    assert created.title == "audit-log" and created.meta.depends_on == ["001-auth-design"]
+    assert "Who did what." in created.body
+    assert both.is_error and "specPath" in both.content[0].text

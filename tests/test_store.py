@@ -106,7 +106,9 @@ def test_priority_aliases_and_unknown_values_are_problems_not_exceptions():
     assert meta.problems == [
         (
             "status",
-            "unknown status 'someday' (expected one of draft, planned, in-progress, complete, archived)",
+            # LeanSpec's blocked and cancelled read too (spec 087).
+            "unknown status 'someday' (expected one of draft, planned, in-progress, complete, "
+            "archived, blocked, cancelled)",
         )
     ]
     assert canonical_priority("urgent") == "critical"

@@ -55,7 +55,7 @@ SEARCH = 0.85  # the top search hit's share, over the hits after it
 # Fused scores are sums of z-scores: at half a standard deviation per e-fold, a top hit one unit
 # above the next takes ~0.88 of the share, level with how often such a hit was right on dev.
 SEARCH_TEMPERATURE = 0.5
-ABSTAIN_BELOW = 0.5
+ABSTAIN_BELOW = 0.4
 SEARCH_HITS = 10
 SLACK = dt.timedelta(days=1)  # a commit may create its spec the same day, in another time zone
 

@@ -260,11 +260,13 @@ def _spec_steps(
 ) -> list[Step]:
     spec, relevance = owner.spec, owner.relevance
     prefix = f"{position:03d}"
-    short = spec_header(spec.dir_name, spec.title, spec.meta.status, owner.reason, "")
+    # An agent must not follow a decision a later spec replaced: say so where the spec opens.
+    newer = index.graph.superseded_by.get(spec.dir_name)
+    status = spec.meta.status or "no status"
+    status = f"{status} · superseded by {', '.join(newer)}" if newer else status
+    short = spec_header(spec.dir_name, spec.title, status, owner.reason, "")
     summary = first_sentence(spec)
-    header = spec_header(
-        spec.dir_name, spec.title, spec.meta.status, owner.reason, summary.sentence
-    )
+    header = spec_header(spec.dir_name, spec.title, status, owner.reason, summary.sentence)
     summary_key = f"{prefix}:0summary"
     header_tokens = _count_short(header)
     sentence_tokens = header_tokens - _count_short(short)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ingest.graph import SpecGraph
+from ingest.graph import graph_of
 from ingest.model import Spec
 from ingest.store import Catalog
 
@@ -75,7 +75,7 @@ class SectionIndex:
         # Specs with at least one section, in index order, and where their sections start.
         self._ranked = [name for name, span in self.by_spec.items() if len(span)]
         self._starts = np.array([self.by_spec[n].start for n in self._ranked], dtype=np.int64)
-        self.graph = SpecGraph.from_catalog(catalog)  # cached with the sections: same version
+        self.graph = graph_of(catalog)  # cached with the sections: same version
 
     def scores(self, query: str) -> np.ndarray:
         return self._bm25.scores(terms(query))

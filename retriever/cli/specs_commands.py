@@ -1,6 +1,8 @@
-"""Reading specs: `list`, `view`, `board`, `files`, `stats`, `history`."""
+"""Reading specs: `list`, `view`, `open`, `board`, `files`, `stats`, `history`."""
 
 from __future__ import annotations
+
+import sys
 
 import click
 
@@ -75,6 +77,20 @@ def view_command(ctx, spec_id, files, raw, output):
         return "\n".join(parts)
 
     emit(output, spec.to_dict(with_body=True, with_files=files), text)
+
+
+@cli.command("open")
+@click.argument("spec_id")
+@click.pass_context
+@handle_errors
+def open_command(ctx, spec_id):
+    """Open a spec's README in your editor ($VISUAL, $EDITOR), as lean-spec's `open`; without a
+    terminal (an agent's shell), print its path."""
+    path = memory_of(ctx).get_spec(spec_id).readme.path
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        click.edit(filename=str(path))
+    else:
+        click.echo(str(path))
 
 
 @cli.command("board")

@@ -64,10 +64,13 @@ def _shown(message: str) -> str:
 @click.option("--tag", "tags", multiple=True, help="A tag (repeatable).")
 @click.option("--depends-on", "depends_on", multiple=True, help="A dependency (repeatable).")
 @click.option("--parent", default=None, help="The parent (umbrella) spec.")
+@click.option("--assignee", default=None, help="Who is working on it.")
 @OUTPUT
 @click.pass_context
 @handle_errors
-def create_command(ctx, title, template, status, priority, tags, depends_on, parent, output):
+def create_command(
+    ctx, title, template, status, priority, tags, depends_on, parent, assignee, output
+):
     """Create the next-numbered spec from a template."""
     new = built(
         NewSpec,
@@ -78,6 +81,7 @@ def create_command(ctx, title, template, status, priority, tags, depends_on, par
         tags=tags,
         depends_on=depends_on,
         parent=parent,
+        assignee=assignee,
     )
     spec = memory_of(ctx).create_spec(new)
     _report(output, spec)
