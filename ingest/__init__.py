@@ -1,2 +1,3 @@
-"""The write path of specmem: the spec model, frontmatter parsing and validation, spec edits,
-chunking, embedding and indexing. Never imports `retriever`."""
+"""The write path of specmem, in three layers over the shared settings, errors and atomic files:
+`ingest.specs` (the spec model and reading a specs dir), `ingest.authoring` (writing specs) and
+`ingest.index` (building the index). Never imports `retriever`."""

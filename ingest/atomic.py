@@ -22,7 +22,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from .errors import Busy, DiskFull, StorageUnavailable, UnsafeReference
-from .store import check_reference
+from .specs.store import check_reference
 
 __all__ = [
     "CREATE_LOCK",

@@ -37,7 +37,7 @@ class Settings:
     api_token: str | None = field(default=None, repr=False)
     # The event log's folder when it must outlive the data dir (spec 084); None: the data dir.
     events_dir: Path | None = None
-    embed_backend: str | None = None  # None: ingest.embedding's default backend
+    embed_backend: str | None = None  # None: ingest.index.embedding's default backend
     model_cache: Path | None = None  # exported models; None: ~/.cache/specmem/models if writable
 
     @classmethod

@@ -69,7 +69,7 @@ class UnsafeReference(SpecmemError):
 
 class SpecParseError(SpecmemError):
     """A file that cannot be read as a spec. `problem` is validate's code for it (a key of
-    ingest.validate.CODES), set where the problem is found, never read back from `reason`."""
+    ingest.specs.validate.CODES), set where the problem is found, never read back from `reason`."""
 
     code = "spec_parse_error"
 

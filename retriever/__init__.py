@@ -1,6 +1,6 @@
 """The read path of specmem (search, graph expansion, budget packing, bundles) and its front doors."""
 
-from ingest.spec_changes import NewSpec, SpecChange
+from ingest.authoring.spec_changes import NewSpec, SpecChange
 
 from .service import SpecMemory
 

@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from ingest.errors import AmbiguousSpecRef, InvalidInput, SpecNotFound, UnsafeReference
-from ingest.graph import Link, SpecGraph
-from ingest.store import Catalog
+from ingest.specs.graph import Link, SpecGraph
+from ingest.specs.store import Catalog
 
 __all__ = [
     "DIRECTIONS",

@@ -35,7 +35,7 @@ from urllib.parse import quote
 
 from ingest.config import Settings
 from ingest.errors import BackendUnavailable, InvalidInput
-from ingest.layout import IndexLayout
+from ingest.index.layout import IndexLayout
 
 __all__ = [
     "EVENTS_DIR_ENV",

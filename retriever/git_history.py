@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ingest.store import within_base
+from ingest.specs.store import within_base
 
 from .attribution.references import text_references
 from .events import parse_timestamp

@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable
 
 from ingest.errors import Busy, SpecmemError
-from ingest.layout import IndexLayout
-from ingest.model import Spec
+from ingest.index.layout import IndexLayout
+from ingest.specs.model import Spec
 
 __all__ = ["INDEX_BUSY_BACKOFF_SECONDS", "IndexFollower"]
 
@@ -38,7 +38,7 @@ class IndexFollower:
         self._busy_until = 0.0  # time.monotonic() before which no re-index is tried
 
     def index_exists(self) -> bool:
-        """Whether an ingest ever completed here: it writes the manifest (ingest.layout).
+        """Whether an ingest ever completed here: it writes the manifest (ingest.index.layout).
 
         Locks and the event log also live in the data dir, so its mere existence says nothing.
         Anything at the manifest's path counts, a directory or garbage too: a damaged index is

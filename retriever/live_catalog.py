@@ -3,7 +3,7 @@
 A read gets the cached Catalog while nothing changed on disk, and a rescan otherwise (one at a
 time; the others wait for it rather than scanning too). What "nothing changed" costs: on Linux,
 one non-blocking read of an inotify descriptor watching every folder a scan reads
-(ingest.dir_watch), so a warm server's read path walks no directory (spec 077); elsewhere, or
+(ingest.index.dir_watch), so a warm server's read path walks no directory (spec 077); elsewhere, or
 past the watch limits, a stat-only fingerprint of every spec file (12 ms on LeanSpec).
 
 A write swaps the spec it wrote into the cached catalog instead of rescanning every spec (~0.4 s
@@ -17,10 +17,10 @@ from __future__ import annotations
 import logging
 import threading
 
-from ingest.dir_watch import EVERYTHING, DirectoryWatch
-from ingest.model import Spec
-from ingest.store import Catalog, SpecStore, content_hash
-from ingest.writes import catalog_with
+from ingest.authoring.writes import catalog_with
+from ingest.index.dir_watch import EVERYTHING, DirectoryWatch
+from ingest.specs.model import Spec
+from ingest.specs.store import Catalog, SpecStore, content_hash
 
 __all__ = ["LiveCatalog"]
 
@@ -96,7 +96,11 @@ class LiveCatalog:
 
     def _scan(self, fingerprint: tuple | None) -> Catalog:
         """Under `_scan_lock`. With a watch, the folders are watched before the scan reads
-        them: a change during the scan is an event, seen by the next read, never lost."""
+        them: a change during the scan is an event, seen by the next read, never lost.
+
+        So the spec dirs are listed twice, once for the watch and once by the scan. One listing
+        for both would lose a spec dir created between that listing and its watch; the second
+        one costs a directory read per base, and only when something changed."""
         seen = None
         if self._watch is not None:
             watching = self._watch.watch(self.store.watched_folders())

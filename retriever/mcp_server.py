@@ -31,9 +31,9 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from mcp.types import Tool as ToolInfo
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
+from ingest.authoring.spec_changes import NewSpec, SpecChange
 from ingest.errors import SpecmemError, SpecNotFound, UnsafeReference
-from ingest.spec_changes import NewSpec, SpecChange
-from ingest.store import check_file_name
+from ingest.specs.store import check_file_name
 
 from .pages import SpecPage
 from .paths import PathDisplay

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ingest.model import Spec
+from ingest.specs.model import Spec
 
 __all__ = ["LIST_LIMIT_DEFAULT", "LIST_LIMIT_MAX", "SpecPage"]
 

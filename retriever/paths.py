@@ -31,7 +31,7 @@ class PathDisplay:
     """Rewrites absolute paths under the specs dir, the data dir and the built-in templates."""
 
     def __init__(self, specs_dir: Path, data_dir: Path | None = None):
-        from ingest.create import BUILTIN_TEMPLATES
+        from ingest.authoring.create import BUILTIN_TEMPLATES
 
         # (absolute prefix, what a path under it starts with instead, what it alone becomes)
         roots: list[tuple[str, str, str]] = []

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from ingest.model import Spec
+from ingest.specs.model import Spec
 
 __all__ = ["project_stats"]
 

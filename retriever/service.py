@@ -18,24 +18,29 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ingest.authoring.create import create_spec, list_templates
+from ingest.authoring.spec_changes import NewSpec, SpecChange
+from ingest.authoring.split import split_spec
+from ingest.authoring.writes import SpecWriter, WrittenSpec
 from ingest.config import Settings
-from ingest.create import create_spec, list_templates
 from ingest.errors import Busy, InvalidInput
-from ingest.frontmatter import KNOWN_STATUSES, PRIORITIES, canonical_priority, canonical_status
-from ingest.graph import graph_of
-from ingest.layout import IndexLayout
-from ingest.model import Spec
-from ingest.spec_changes import NewSpec, SpecChange
-from ingest.split import split_spec
-from ingest.store import Catalog, SpecStore
-from ingest.tokens import count_tokens as count_text_tokens
-from ingest.validate import (
+from ingest.index.layout import IndexLayout
+from ingest.index.tokens import count_tokens as count_text_tokens
+from ingest.specs.frontmatter import (
+    KNOWN_STATUSES,
+    PRIORITIES,
+    canonical_priority,
+    canonical_status,
+)
+from ingest.specs.graph import graph_of
+from ingest.specs.model import Spec
+from ingest.specs.store import Catalog, SpecStore
+from ingest.specs.validate import (
     ValidationReport,
     file_token_counts,
     find_stray_files,
     validate_catalog,
 )
-from ingest.writes import SpecWriter, WrittenSpec
 
 from .attribution.evidence import Attribution
 from .dependencies import dependency_report
@@ -136,7 +141,7 @@ class SpecMemory:
         return result
 
     def board(self, include_archived: bool = False) -> dict[str, list[Spec]]:
-        from ingest.frontmatter import PROJECT_STATUSES, STATUSES
+        from ingest.specs.frontmatter import PROJECT_STATUSES, STATUSES
 
         columns: dict[str, list[Spec]] = {status: [] for status in STATUSES + PROJECT_STATUSES}
         columns["unknown"] = []
@@ -162,7 +167,7 @@ class SpecMemory:
             threshold=self.settings.token_threshold,
         )
 
-    # -- writing specs (ingest.writes) -------------------------------------------------------------
+    # -- writing specs (ingest.authoring.writes) -------------------------------------------------------------
     # Every write takes the spec's file lock, re-reads it, checks `expected_hash` against the file
     # on disk, writes atomically, and returns the spec as written (with its new hash).
 
@@ -239,7 +244,7 @@ class SpecMemory:
     # -- inspecting specs ------------------------------------------------------------------------
 
     def validate(self, ref: object | None = None) -> ValidationReport:
-        """A ValidationReport (ingest.validate): problems with file, line, severity, code.
+        """A ValidationReport (ingest.specs.validate): problems with file, line, severity, code.
 
         With `ref`, only the problems of that spec (it may be one that failed to load).
         """
@@ -282,7 +287,7 @@ class SpecMemory:
             threshold=self.settings.token_threshold,
         )
 
-    # -- the index (ingest.pipeline) -------------------------------------------------------------
+    # -- the index (ingest.index.pipeline) -------------------------------------------------------------
 
     def ingest(
         self, *, full: bool = False, specs: Sequence[str] | None = None, progress: Any = None
@@ -293,9 +298,9 @@ class SpecMemory:
         log stays); `specs` re-indexes only those specs (names or numbers; a deleted one is
         dropped); `progress(done, total)` hears about embedding. A damaged index is rebuilt by
         an unscoped run (`summary.damaged` says which file and why) and is IndexDamaged for a
-        scoped one (ingest.pipeline, spec 043).
+        scoped one (ingest.index.pipeline, spec 043).
         """
-        from ingest.pipeline import run_ingest
+        from ingest.index.pipeline import run_ingest
 
         with self._ingest_lock:
             return run_ingest(
@@ -306,7 +311,7 @@ class SpecMemory:
         """The re-index after a write, with bounded waits: Busy when this process's re-index lock
         stays taken for REINDEX_WAIT_SECONDS or another process (a running `specmem ingest`) holds
         the index for REINDEX_LOCK_SECONDS. A write never queues behind an ingest (spec 076)."""
-        from ingest.pipeline import run_ingest
+        from ingest.index.pipeline import run_ingest
 
         if not self._ingest_lock.acquire(timeout=REINDEX_WAIT_SECONDS):
             raise Busy(f"another re-index in this process ran for over {REINDEX_WAIT_SECONDS:g} s")
@@ -321,7 +326,7 @@ class SpecMemory:
         """The embedder, created on first need: a no-op ingest never creates it twice, and a
         model is only loaded when something is embedded."""
         if self._embedder is None:
-            from ingest.embedding import load_embedder
+            from ingest.index.embedding import load_embedder
 
             self._embedder = load_embedder(self.settings)
         return self._embedder

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from ingest.errors import SpecNotFound, UnsafeReference
-from ingest.store import Catalog, check_reference, is_inside, read_spec_text, within_base
-from ingest.tokens import count_tokens, section_tokens
+from ingest.index.tokens import count_tokens, section_tokens
+from ingest.specs.store import Catalog, check_reference, is_inside, read_spec_text, within_base
 
 __all__ = ["every_spec_tokens", "resolve_specs_file", "token_usage"]
 

@@ -107,3 +107,36 @@ def tiny_specs(tmp_path: Path) -> Path:
         **{"DESIGN.md": "# Search UI design\n\n## Layout\nTwo panes.\n"},
     )
     return root
+
+
+# Shared by the fault, crash and lifetime suites: a SpecMemory on tiny_specs (indexed with the
+# fake model, or without an index), and the app on it behind the module's own TOKEN.
+@pytest.fixture
+def indexed_memory(tiny_specs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from ingest.index.embedding import FakeEmbedder
+    from retriever import SpecMemory
+
+    monkeypatch.setenv("SPECMEM_MODEL", "fake")
+    memory = SpecMemory(tiny_specs, tmp_path / "data", embedder=FakeEmbedder())
+    memory.ingest()
+    return memory
+
+
+@pytest.fixture
+def unindexed_memory(tiny_specs: Path, tmp_path: Path):
+    from ingest.index.embedding import FakeEmbedder
+    from retriever import SpecMemory
+
+    return SpecMemory(tiny_specs, tmp_path / "data", embedder=FakeEmbedder())
+
+
+@pytest.fixture
+def client(memory, request: pytest.FixtureRequest):
+    """The app on the module's `memory` fixture, with the module's TOKEN (a module that needs
+    another client defines its own)."""
+    from fastapi.testclient import TestClient
+
+    from retriever.http import create_app
+
+    with TestClient(create_app(memory, token=request.module.TOKEN, mount_mcp=False)) as test:
+        yield test

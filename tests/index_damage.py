@@ -15,8 +15,8 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from ingest.layout import IndexLayout
-from ingest.vectors import forget_embedded
+from ingest.index.layout import IndexLayout
+from ingest.index.vectors import forget_embedded
 
 Damage = Callable[[Path], None]
 

@@ -60,6 +60,24 @@ LAYERS = {
 }
 
 
+INGEST_LAYERS = {
+    # ingest.specs is the bottom: reading a specs dir needs neither writing nor indexing them.
+    "specs": ("ingest.authoring", "ingest.index", "retriever"),
+    "authoring": ("ingest.index", "retriever"),
+    "index": ("ingest.authoring", "retriever"),
+}
+
+
+def test_ingest_layers_import_only_the_layer_below():
+    offenders = []
+    for package, forbidden in INGEST_LAYERS.items():
+        for path in (REPO / "ingest" / package).rglob("*.py"):
+            for name in _resolved_imports(path):
+                if any(name == f or name.startswith(f + ".") for f in forbidden):
+                    offenders.append(f"{path.relative_to(REPO)} imports {name}")
+    assert offenders == []
+
+
 def test_the_cores_never_import_the_service_or_a_door():
     """ranking -> bundles -> service -> doors: each layer imports only the ones below it
     (specs/001)."""
@@ -127,9 +145,9 @@ def test_settings_carry_the_event_log_folder_the_backend_and_the_model_cache(tmp
 
 def test_problem_codes_are_set_where_problems_are_found_never_read_from_their_wording():
     """Issue 12: validate chose a load problem's code by searching its reason for phrases."""
-    source = (REPO / "ingest" / "validate.py").read_text(encoding="utf-8")
+    source = (REPO / "ingest" / "specs" / "validate.py").read_text(encoding="utf-8")
     assert "in problem.reason" not in source and "_LOAD_REASONS" not in source
-    from ingest.model import LoadProblem
-    from ingest.validate import CODES
+    from ingest.specs.model import LoadProblem
+    from ingest.specs.validate import CODES
 
     assert LoadProblem("x", "why").code in CODES  # the default names a real code too

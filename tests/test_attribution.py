@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from mcp import Client
 
-from ingest.embedding import FakeEmbedder
 from ingest.errors import InvalidInput
-from ingest.store import SpecStore
+from ingest.index.embedding import FakeEmbedder
+from ingest.specs.store import SpecStore
 from retriever import SpecMemory
 from retriever.attribution.evidence import attribute_work, routine_change
 from retriever.attribution.references import branch_references, text_references

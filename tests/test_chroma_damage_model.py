@@ -15,8 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ingest.errors import IndexDamaged
-from ingest.layout import IndexLayout
-from ingest.vectors import forget_embedded
+from ingest.index.layout import IndexLayout
+from ingest.index.vectors import forget_embedded
 from retriever import SpecMemory
 from retriever.http import create_app
 from tests.test_pipeline_model import minilm  # noqa: F401  (the session's model fixture)

@@ -13,11 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ingest.chunk_db import ChunkDatabase
-from ingest.embedding import FakeEmbedder
 from ingest.errors import BackendUnavailable
-from ingest.layout import IndexLayout
-from ingest.vectors import VectorStore
+from ingest.index.chunk_db import ChunkDatabase
+from ingest.index.embedding import FakeEmbedder
+from ingest.index.layout import IndexLayout
+from ingest.index.vectors import VectorStore
 from retriever.service import SpecMemory
 
 pytestmark = pytest.mark.server

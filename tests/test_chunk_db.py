@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.chunk_db import ChunkDatabase, FileState, SpecRecord, SpecUpdate
-from ingest.chunking import Chunk
+from ingest.index.chunk_db import ChunkDatabase, FileState, SpecRecord, SpecUpdate
+from ingest.index.chunking import Chunk
 
 
 def chunk(spec: str, ordinal: int, text: str, status: str = "planned") -> Chunk:

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.chunking import Chunk, chunk_header, chunk_spec, classify_heading
-from ingest.sections import parse_blocks, split_lines
-from ingest.store import SpecStore
+from ingest.index.chunking import Chunk, chunk_header, chunk_spec, classify_heading
+from ingest.specs.sections import parse_blocks, split_lines
+from ingest.specs.store import SpecStore
 from tests.conftest import write_spec
 
 

@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from ingest.errors import InvalidInput, SpecNotFound, SpecParseError, UnsafeReference
-from ingest.store import SpecStore
-from ingest.tokens import count_tokens
+from ingest.index.tokens import count_tokens
+from ingest.specs.store import SpecStore
 from retriever import SpecMemory
 from retriever.bundles.context import MAX_BUDGET, SeedHit, build_context
 from retriever.cli import cli

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.store import Catalog, SpecStore
-from ingest.tokens import count_tokens
+from ingest.index.tokens import count_tokens
+from ingest.specs.store import Catalog, SpecStore
 from retriever.bundles.context import build_context
 from tests.conftest import DEV_QUERIES
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ingest.tokens import count_tokens
+from ingest.index.tokens import count_tokens
 from retriever.cli import cli
 
 pytestmark = pytest.mark.model

@@ -6,9 +6,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.graph import Link, SpecGraph
-from ingest.store import SpecStore
-from ingest.tokens import count_tokens
+from ingest.index.tokens import count_tokens
+from ingest.specs.graph import Link, SpecGraph
+from ingest.specs.store import SpecStore
 from retriever.bundles.context_sections import PREAMBLE, first_sentence, spec_sections
 from retriever.bundles.expansion import LINK_DECAY, expand
 from retriever.bundles.render import CUT_MARK, fit_text, fit_text_hard, history_block
@@ -152,7 +152,7 @@ def test_the_section_caches_keep_only_the_latest_version_of_each_spec(tiny_specs
 
 
 def test_remembered_token_counts_hold_digests_not_texts_and_stay_bounded():
-    from ingest import tokens
+    from ingest.index import tokens
 
     memo = tokens._CountMemo(size=3)
     texts = [f"bundle number {i} " * 200 for i in range(5)]

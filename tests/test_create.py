@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ingest.create import list_templates, next_number, slugify
+from ingest.authoring.create import list_templates, next_number, slugify
+from ingest.authoring.spec_changes import NewSpec
 from ingest.errors import AmbiguousSpecRef, InvalidInput, SpecNotFound, UnsafeReference
-from ingest.spec_changes import NewSpec
 from retriever.cli import cli
 from retriever.service import SpecMemory
 from tests.conftest import write_spec

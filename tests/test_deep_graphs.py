@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from mcp import Client
 
-from ingest.graph import MAX_CYCLES, Link, SpecGraph
+from ingest.specs.graph import MAX_CYCLES, Link, SpecGraph
 from retriever import SpecMemory
 from retriever.cli import cli
 from retriever.dependencies import MAX_TREE_DEPTH, MAX_TREE_NODES

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from ingest.embedding import FakeEmbedder
+from ingest.index.embedding import FakeEmbedder
 from retriever import SpecMemory
 from retriever.cli import cli
 from retriever.http import create_app

@@ -9,8 +9,8 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from mcp import Client
 
-from ingest.embedding import FakeEmbedder
-from ingest.spec_changes import NewSpec, SpecChange
+from ingest.authoring.spec_changes import NewSpec, SpecChange
+from ingest.index.embedding import FakeEmbedder
 from retriever import SpecMemory
 from retriever.cli import cli
 from retriever.http import create_app

@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.chunking import chunk_spec
 from ingest.config import Settings
-from ingest.embedding import (
+from ingest.errors import BackendUnavailable, InvalidInput
+from ingest.index.chunking import chunk_spec
+from ingest.index.embedding import (
     Embedder,
     FakeEmbedder,
     SentenceTransformerEmbedder,
@@ -25,16 +26,15 @@ from ingest.embedding import (
     model_token_counter,
     resolve_model_path,
 )
-from ingest.errors import BackendUnavailable, InvalidInput
-from ingest.onnx_embedding import read_model_info
-from ingest.store import SpecStore
+from ingest.index.onnx_embedding import read_model_info
+from ingest.specs.store import SpecStore
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def test_importing_and_counting_tokens_loads_no_model_runtime() -> None:
     code = (
-        "import sys, ingest.embedding as e\n"
+        "import sys, ingest.index.embedding as e\n"
         "count = e.model_token_counter()\n"
         "assert count('hello world') == 2\n"
         "e.SentenceTransformerEmbedder()\n"
@@ -149,7 +149,7 @@ def test_onnx_matches_torch_in_any_order(
 def test_export_is_cached_and_reused(
     onnx_embedder: SentenceTransformerEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import ingest.onnx_embedding as onnx_module
+    import ingest.index.onnx_embedding as onnx_module
 
     def no_export(*args: object) -> None:
         raise AssertionError("exported again instead of reusing the cache")
@@ -163,7 +163,7 @@ def test_export_is_cached_and_reused(
 def test_failed_onnx_falls_back_to_torch_with_a_reason(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, torch_embedder: SentenceTransformerEmbedder
 ) -> None:
-    import ingest.onnx_embedding as onnx_module
+    import ingest.index.onnx_embedding as onnx_module
 
     def broken(*args: object) -> None:
         raise RuntimeError("exporter exploded")

@@ -9,10 +9,10 @@ import json
 import numpy as np
 import pytest
 
-from ingest.chunking import chunk_spec
-from ingest.embedding import FakeEmbedder
 from ingest.errors import InvalidInput
-from ingest.store import SpecStore
+from ingest.index.chunking import chunk_spec
+from ingest.index.embedding import FakeEmbedder
+from ingest.specs.store import SpecStore
 from retriever.evaluation.bootstrap import paired_bootstrap
 from retriever.evaluation.eval_config import EvalConfig, parse_config
 from retriever.evaluation.evaluate import compare_entries, evaluate_queries, read_queries

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -14,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from mcp import Client
 
-from ingest.embedding import FakeEmbedder
+from ingest.index.embedding import FakeEmbedder
 from retriever import SpecMemory
 from retriever.events import EVENTS_DIR_ENV, EventLogMissing, EventStore
 from retriever.http import create_app
@@ -25,14 +24,8 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
-def memory(tiny_specs: Path, tmp_path: Path) -> SpecMemory:
-    return SpecMemory(tiny_specs, tmp_path / "data", embedder=FakeEmbedder())
-
-
-@pytest.fixture
-def client(memory: SpecMemory) -> Iterator[TestClient]:
-    with TestClient(create_app(memory, token=TOKEN, mount_mcp=False)) as test_client:
-        yield test_client
+def memory(unindexed_memory: SpecMemory) -> SpecMemory:
+    return unindexed_memory  # `client` (tests/conftest.py) serves it with this module's TOKEN
 
 
 def _remove_log(path: Path) -> None:

@@ -23,7 +23,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from ingest.embedding import FakeEmbedder
+from ingest.index.embedding import FakeEmbedder
 from retriever import SpecMemory
 from retriever.http import create_app
 from tests.conftest import REPO, write_spec
@@ -50,8 +50,8 @@ for i in range(start, start + 10_000):
 
 INGESTER = """
 import sys
-import ingest.pipeline
-ingest.pipeline.EMBED_BATCH = 2
+import ingest.index.pipeline
+ingest.index.pipeline.EMBED_BATCH = 2
 from retriever.cli import main
 print("ready", flush=True)
 sys.argv = ["specmem", "--specs-dir", sys.argv[1], "--data-dir", sys.argv[2], "ingest", "-q"]

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from ingest.errors import SpecParseError
-from ingest.frontmatter import parse_yaml
-from ingest.store import SpecStore
+from ingest.specs.frontmatter import parse_yaml
+from ingest.specs.store import SpecStore
 from retriever.cli import cli
 from tests.conftest import write_spec
 

@@ -22,8 +22,8 @@ import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from ingest.embedding import FakeEmbedder
-from ingest.watch import watch_specs
+from ingest.index.embedding import FakeEmbedder
+from ingest.index.watch import watch_specs
 from retriever import SpecMemory
 from retriever.cli import cli
 from retriever.http import create_app

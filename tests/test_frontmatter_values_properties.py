@@ -20,21 +20,21 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from ingest import atomic
-from ingest.chunking import chunk_spec
+from ingest.authoring.spec_changes import SpecChange
+from ingest.authoring.writes import SpecWriter
 from ingest.errors import InvalidInput
-from ingest.frontmatter import (
+from ingest.index.chunking import chunk_spec
+from ingest.index.tokens import section_tokens
+from ingest.specs.frontmatter import (
     MAX_VALUE_DEPTH,
     Frontmatter,
     normalize_frontmatter,
     parse_yaml,
     safe_values,
 )
-from ingest.graph import SpecGraph
-from ingest.spec_changes import SpecChange
-from ingest.store import SpecStore
-from ingest.tokens import section_tokens
-from ingest.validate import validate_catalog
-from ingest.writes import SpecWriter
+from ingest.specs.graph import SpecGraph
+from ingest.specs.store import SpecStore
+from ingest.specs.validate import validate_catalog
 from retriever.bundles.context import build_context
 from retriever.history import merge_history
 from retriever.wire import jsonable

@@ -18,12 +18,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.chunking import chunk_spec
 from ingest.errors import SpecmemError, SpecParseError
-from ingest.frontmatter import normalize_frontmatter, parse_yaml, split_document
-from ingest.model import Frontmatter
-from ingest.store import SpecStore
-from ingest.tokens import count_tokens
+from ingest.index.chunking import chunk_spec
+from ingest.index.tokens import count_tokens
+from ingest.specs.frontmatter import normalize_frontmatter, parse_yaml, split_document
+from ingest.specs.model import Frontmatter
+from ingest.specs.store import SpecStore
 from retriever import SpecMemory
 from retriever.bundles.context import MAX_BUDGET
 from tests.conftest import write_spec

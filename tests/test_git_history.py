@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ingest.embedding import FakeEmbedder
+from ingest.index.embedding import FakeEmbedder
 from retriever import SpecMemory
 from retriever.cli import cli
 

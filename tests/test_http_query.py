@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from ingest.embedding import FakeEmbedder
+from ingest.index.embedding import FakeEmbedder
 from retriever import SpecMemory
 from retriever.http import create_app
 from tests.conftest import write_spec
@@ -184,7 +184,7 @@ def test_an_unfinished_rebuild_is_no_index_for_search_and_lexical_seeds_for_cont
     """A rebuild that stopped midway (spec 076): search says so; a bundle is still given."""
     import json as json_module
 
-    from ingest.layout import IndexLayout
+    from ingest.index.layout import IndexLayout
 
     for name, text in SPECS.items():
         write_spec(tmp_path / "specs", name, text)

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from ingest.store import SpecStore
+from ingest.specs.store import SpecStore
 from retriever import SpecMemory
 from retriever.http import create_app
 from tests.conftest import write_spec

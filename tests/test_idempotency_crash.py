@@ -25,8 +25,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from ingest.embedding import FakeEmbedder
-from ingest.store import content_hash
+from ingest.index.embedding import FakeEmbedder
+from ingest.specs.store import content_hash
 from retriever import SpecMemory
 from retriever.http import create_app
 from retriever.http.idempotency import CRASH_ENV

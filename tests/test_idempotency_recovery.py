@@ -9,15 +9,12 @@ import json
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from ingest.embedding import FakeEmbedder
 from retriever import SpecMemory
-from retriever.http import create_app, deps
+from retriever.http import deps
 from retriever.http.idempotency import IdempotencyKeys
 
 TOKEN = "recovery-token-0123456789abcdef"
@@ -36,14 +33,8 @@ def dead_owner() -> str:
 
 
 @pytest.fixture
-def memory(tiny_specs: Path, tmp_path: Path) -> SpecMemory:
-    return SpecMemory(tiny_specs, tmp_path / "data", embedder=FakeEmbedder())
-
-
-@pytest.fixture
-def client(memory: SpecMemory) -> Iterator[TestClient]:
-    with TestClient(create_app(memory, token=TOKEN, mount_mcp=False)) as test_client:
-        yield test_client
+def memory(unindexed_memory: SpecMemory) -> SpecMemory:
+    return unindexed_memory  # `client` (tests/conftest.py) serves it with this module's TOKEN
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.chunking import chunk_spec
-from ingest.embedding import FakeEmbedder
-from ingest.store import SpecStore
+from ingest.index.chunking import chunk_spec
+from ingest.index.embedding import FakeEmbedder
+from ingest.specs.store import SpecStore
 from retriever.ranking.identifiers import identifiers
 from retriever.ranking.search import search_index
 from retriever.ranking.warm_index import build_warm_index

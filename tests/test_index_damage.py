@@ -19,10 +19,10 @@ import pytest
 from click.testing import CliRunner, Result
 from fastapi.testclient import TestClient
 
-from ingest.embedding import FakeEmbedder
-from ingest.layout import IndexLayout
-from ingest.spec_changes import SpecChange
-from ingest.vectors import forget_embedded
+from ingest.authoring.spec_changes import SpecChange
+from ingest.index.embedding import FakeEmbedder
+from ingest.index.layout import IndexLayout
+from ingest.index.vectors import forget_embedded
 from retriever import SpecMemory
 from retriever.cli import cli
 from retriever.http import create_app

@@ -169,7 +169,7 @@ def test_a_spec_already_blocked_reads_without_a_problem(tmp_path, monkeypatch):
 
 
 def test_supersedes_links_are_read_shown_and_marked(tiny_specs, tmp_path):
-    from ingest.embedding import FakeEmbedder
+    from ingest.index.embedding import FakeEmbedder
 
     write_spec(
         tiny_specs,

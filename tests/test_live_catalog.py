@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from ingest import dir_watch, store
-from ingest.dir_watch import DirectoryWatch
-from ingest.spec_changes import SpecChange
+from ingest.authoring.spec_changes import SpecChange
+from ingest.index import dir_watch
+from ingest.index.dir_watch import DirectoryWatch
+from ingest.specs import store
 from retriever import SpecMemory
 from retriever.live_catalog import LiveCatalog
 from tests.conftest import write_spec
@@ -142,8 +143,8 @@ def test_concurrent_writers_never_read_their_own_spec_stale(tmp_path):
     orchestrator's callbacks do."""
     import threading
 
-    from ingest.embedding import FakeEmbedder
-    from ingest.store import content_hash
+    from ingest.index.embedding import FakeEmbedder
+    from ingest.specs.store import content_hash
 
     specs = tmp_path / "specs"
     names = [f"{n:03d}-feature-{n}" for n in range(1, 13)]

@@ -15,7 +15,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-from ingest.embedding import FakeEmbedder
+from ingest.index.embedding import FakeEmbedder
 from retriever import SpecMemory
 from retriever.http import create_app
 from retriever.mcp_server import READ_TOOLS, WRITE_TOOLS, build_mcp_server
@@ -314,7 +314,7 @@ def test_streamable_http_without_a_token_is_read_only(memory, monkeypatch):
 @pytest.mark.slow
 def test_get_context_at_the_cap_fits_the_tool_result_limit(corpus_specs, tmp_path):
     """On the real corpus, a 20,000-token bundle must stay under ~25,000 tokens as a tool result."""
-    from ingest.tokens import count_tokens
+    from ingest.index.tokens import count_tokens
 
     memory = SpecMemory(corpus_specs, tmp_path / "data")
 

@@ -15,7 +15,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from ingest.embedding import FakeEmbedder
+from ingest.index.embedding import FakeEmbedder
 from retriever import SpecMemory
 from retriever.http import create_app
 from retriever.mcp_server import READ_TOOLS, WRITE_TOOLS, build_mcp_server
@@ -157,7 +157,7 @@ def test_lean_spec_mcp_argument_names_are_accepted_where_both_have_the_tool(tiny
     import anyio
     from mcp import Client
 
-    from ingest.embedding import FakeEmbedder
+    from ingest.index.embedding import FakeEmbedder
     from retriever import SpecMemory
     from retriever.mcp_server import build_mcp_server
 

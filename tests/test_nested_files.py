@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from ingest.embedding import FakeEmbedder
+from ingest.index.embedding import FakeEmbedder
 from retriever import SpecMemory
 from retriever.cli import cli
 from retriever.http import create_app
@@ -103,7 +103,7 @@ def test_validate_names_a_broken_nested_file(specs: Path):
 
 
 def test_validate_warns_about_what_the_walk_leaves_out(specs: Path, monkeypatch):
-    from ingest import store
+    from ingest.specs import store
 
     monkeypatch.setattr(store, "MAX_FOLDER_DEPTH", 0)
     spec_dir = specs / "003-search-ui"

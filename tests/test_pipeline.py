@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from ingest.chunk_db import ChunkDatabase
-from ingest.embedding import FakeEmbedder
+from ingest.authoring.spec_changes import SpecChange
 from ingest.errors import IndexMismatch, SpecNotFound
-from ingest.layout import IndexLayout, check_manifest
-from ingest.spec_changes import SpecChange
-from ingest.vectors import VectorStore
+from ingest.index.chunk_db import ChunkDatabase
+from ingest.index.embedding import FakeEmbedder
+from ingest.index.layout import IndexLayout, check_manifest
+from ingest.index.vectors import VectorStore
 from retriever.cli import cli
 from retriever.service import SpecMemory
 

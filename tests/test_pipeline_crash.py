@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.embedding import FakeEmbedder
-from ingest.pipeline import CRASH_POINTS
+from ingest.index.embedding import FakeEmbedder
+from ingest.index.pipeline import CRASH_POINTS
 from retriever.service import SpecMemory
 
 from .conftest import write_spec
@@ -23,8 +23,8 @@ from .test_pipeline import index_state
 
 CHILD = """
 import sys
-import ingest.pipeline
-ingest.pipeline.EMBED_BATCH = 2
+import ingest.index.pipeline
+ingest.index.pipeline.EMBED_BATCH = 2
 from retriever.cli import main
 sys.argv = ["specmem", "--specs-dir", sys.argv[1], "--data-dir", sys.argv[2], "ingest", "-q"]
 main()

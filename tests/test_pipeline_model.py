@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from ingest.chunk_db import ChunkDatabase
-from ingest.embedding import SentenceTransformerEmbedder
 from ingest.errors import IndexMismatch
-from ingest.layout import IndexLayout, check_manifest
-from ingest.vectors import VectorStore
+from ingest.index.chunk_db import ChunkDatabase
+from ingest.index.embedding import SentenceTransformerEmbedder
+from ingest.index.layout import IndexLayout, check_manifest
+from ingest.index.vectors import VectorStore
 from retriever.service import SpecMemory
 
 pytestmark = pytest.mark.model

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from watchfiles import Change
 
-from ingest.embedding import FakeEmbedder
-from ingest.watch import affected_specs, spec_of_path, watch_specs
+from ingest.index.embedding import FakeEmbedder
+from ingest.index.watch import affected_specs, spec_of_path, watch_specs
 from retriever.service import SpecMemory
 
 

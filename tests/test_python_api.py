@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.spec_changes import NewSpec, SpecChange
+from ingest.authoring.spec_changes import NewSpec, SpecChange
 from retriever import SpecMemory
 
 REPO = Path(__file__).resolve().parents[1]

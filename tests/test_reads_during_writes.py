@@ -23,9 +23,9 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from ingest.embedding import FakeEmbedder
-from ingest.layout import IndexLayout
-from ingest.spec_changes import SpecChange
+from ingest.authoring.spec_changes import SpecChange
+from ingest.index.embedding import FakeEmbedder
+from ingest.index.layout import IndexLayout
 from retriever import SpecMemory
 from retriever.http import create_app
 from retriever.http.server import LastResort, serving_options

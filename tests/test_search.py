@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ingest.chunking import chunk_spec
-from ingest.embedding import FakeEmbedder
 from ingest.errors import InvalidInput
-from ingest.store import SpecStore
+from ingest.index.chunking import chunk_spec
+from ingest.index.embedding import FakeEmbedder
+from ingest.specs.store import SpecStore
 from retriever.ranking.search import RankingParams, search_index
 from retriever.ranking.warm_index import build_warm_index
 from tests.conftest import write_spec

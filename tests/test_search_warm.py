@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ingest.embedding import FakeEmbedder
-from ingest.layout import IndexLayout
-from ingest.spec_changes import SpecChange
-from ingest.vectors import VectorStore
+from ingest.authoring.spec_changes import SpecChange
+from ingest.index.embedding import FakeEmbedder
+from ingest.index.layout import IndexLayout
+from ingest.index.vectors import VectorStore
 from retriever.ranking.warm_loader import VECTOR_CACHE
 from retriever.service import SpecMemory
 
@@ -129,7 +129,7 @@ def test_an_edit_builds_from_reused_parts_what_a_fresh_load_builds(tiny_specs):
 def test_a_load_succeeds_while_every_read_races_a_commit(tiny_specs, monkeypatch):
     """Status callbacks can commit faster than a reader reads: the reader reads one snapshot
     instead of retrying until nothing moved (which may never happen)."""
-    from ingest.chunk_db import ChunkDatabase
+    from ingest.index.chunk_db import ChunkDatabase
 
     memory = memory_for(tiny_specs)
     memory.ingest()

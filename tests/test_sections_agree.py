@@ -1,4 +1,4 @@
-"""Every module that needs headings agrees with ingest.sections on what a heading is.
+"""Every module that needs headings agrees with ingest.specs.sections on what a heading is.
 
 The title (store, validate, split), the `##` sections (split, `specmem tokens`, context bundles)
 all come from parse_blocks, so a `## ` line inside a ```` fence holding ```, inside a `~~~`
@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from ingest.authoring.split import find_sections
 from ingest.errors import InvalidInput
-from ingest.sections import document_title, split_lines, top_sections
-from ingest.split import find_sections
-from ingest.store import SpecStore
-from ingest.tokens import section_tokens
-from ingest.validate import validate_catalog
+from ingest.index.tokens import section_tokens
+from ingest.specs.sections import document_title, split_lines, top_sections
+from ingest.specs.store import SpecStore
+from ingest.specs.validate import validate_catalog
 from retriever.bundles.context_sections import PREAMBLE, spec_sections
 from retriever.service import SpecMemory
 from tests.conftest import write_spec

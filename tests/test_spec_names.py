@@ -16,17 +16,17 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from mcp import Client
 
-from ingest import writes
-from ingest.create import next_number
-from ingest.embedding import FakeEmbedder
+from ingest.authoring import writes
+from ingest.authoring.create import next_number
+from ingest.authoring.spec_changes import SpecChange
+from ingest.authoring.writes import SpecWriter, _lock_name
 from ingest.errors import AmbiguousSpecRef, SpecNotFound, UnsafeReference
-from ingest.frontmatter import normalize_frontmatter, parse_yaml, split_document
-from ingest.model import dir_name_problem, parse_dir_name
-from ingest.pipeline import _scope
-from ingest.spec_changes import SpecChange
-from ingest.store import SpecStore, check_reference
-from ingest.validate import CODES, validate_catalog
-from ingest.writes import SpecWriter, _lock_name
+from ingest.index.embedding import FakeEmbedder
+from ingest.index.pipeline import _scope
+from ingest.specs.frontmatter import normalize_frontmatter, parse_yaml, split_document
+from ingest.specs.model import dir_name_problem, parse_dir_name
+from ingest.specs.store import SpecStore, check_reference
+from ingest.specs.validate import CODES, validate_catalog
 from retriever import SpecMemory
 from retriever.cli import cli
 from retriever.http import create_app

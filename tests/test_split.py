@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from ingest import atomic
+from ingest.authoring.split import default_file_name, find_sections, split_spec
 from ingest.errors import InvalidInput, StaleWrite, UnsafeReference
-from ingest.split import default_file_name, find_sections, split_spec
-from ingest.store import SpecStore
+from ingest.specs.store import SpecStore
 from retriever.cli import cli
 from retriever.service import SpecMemory
 from tests.conftest import write_spec

@@ -18,7 +18,6 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +28,9 @@ from fastapi.testclient import TestClient
 from mcp import Client
 
 import ingest.atomic
-from ingest.embedding import FakeEmbedder
+from ingest.index.embedding import FakeEmbedder
 from retriever import SpecMemory
 from retriever.cli import cli
-from retriever.http import create_app
 from retriever.mcp_server import build_mcp_server
 from tests.conftest import REPO
 
@@ -41,17 +39,8 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
-def memory(tiny_specs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SpecMemory:
-    monkeypatch.setenv("SPECMEM_MODEL", "fake")
-    memory = SpecMemory(tiny_specs, tmp_path / "data", embedder=FakeEmbedder())
-    memory.ingest()
-    return memory
-
-
-@pytest.fixture
-def client(memory: SpecMemory) -> Iterator[TestClient]:
-    with TestClient(create_app(memory, token=TOKEN, mount_mcp=False)) as test_client:
-        yield test_client
+def memory(indexed_memory: SpecMemory) -> SpecMemory:
+    return indexed_memory  # `client` (tests/conftest.py) serves it with this module's TOKEN
 
 
 def refuse(monkeypatch: pytest.MonkeyPatch, code: int, at: str) -> None:
@@ -241,7 +230,7 @@ WRITES_SCRIPT = """
     import json, sys
     from click.testing import CliRunner
     from fastapi.testclient import TestClient
-    from ingest.embedding import FakeEmbedder
+    from ingest.index.embedding import FakeEmbedder
     from retriever import SpecMemory
     from retriever.cli import cli
     from retriever.http import create_app

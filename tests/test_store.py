@@ -10,15 +10,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest.errors import AmbiguousSpecRef, SpecNotFound, SpecParseError, UnsafeReference
-from ingest.frontmatter import (
+from ingest.specs.frontmatter import (
     canonical_priority,
     canonical_status,
     normalize_frontmatter,
     parse_yaml,
     split_document,
 )
-from ingest.graph import SpecGraph
-from ingest.store import SpecStore, check_file_name, check_reference
+from ingest.specs.graph import SpecGraph
+from ingest.specs.store import SpecStore, check_file_name, check_reference
 
 from .conftest import write_spec
 
@@ -404,7 +404,7 @@ def test_sub_folders_linking_out_or_back_are_not_entered(tmp_path: Path):
 
 
 def test_the_bounds_on_files_and_depth_are_reported(tmp_path: Path, monkeypatch):
-    from ingest import store
+    from ingest.specs import store
 
     monkeypatch.setattr(store, "MAX_SPEC_FILES", 3)
     monkeypatch.setattr(store, "MAX_FOLDER_DEPTH", 1)

@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from mcp import Client
 
-from ingest.embedding import FakeEmbedder
+from ingest.index.embedding import FakeEmbedder
 from retriever import SpecMemory
 from retriever.http import create_app
 from retriever.mcp_server import build_mcp_server

@@ -13,12 +13,13 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from ingest import atomic, writes
-from ingest.frontmatter import normalize_frontmatter
-from ingest.spec_changes import SpecChange
-from ingest.store import SpecStore
-from ingest.validate import find_stray_files
-from ingest.writes import OLDER_TRANSITIONS_FILE, SpecWriter, catalog_with
+from ingest import atomic
+from ingest.authoring import writes
+from ingest.authoring.spec_changes import SpecChange
+from ingest.authoring.writes import OLDER_TRANSITIONS_FILE, SpecWriter, catalog_with
+from ingest.specs.frontmatter import normalize_frontmatter
+from ingest.specs.store import SpecStore
+from ingest.specs.validate import find_stray_files
 from retriever.cli import cli
 from tests.conftest import write_spec
 

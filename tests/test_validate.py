@@ -9,10 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.graph import SpecGraph
-from ingest.store import SpecStore
-from ingest.tokens import count_tokens
-from ingest.validate import (
+from ingest.index.tokens import count_tokens
+from ingest.specs.graph import SpecGraph
+from ingest.specs.store import SpecStore
+from ingest.specs.validate import (
     CODES,
     SEVERITIES,
     ValidationReport,

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from ingest.errors import BackendUnavailable, IndexMismatch, InvalidInput
-from ingest.layout import COLLECTION_NAME, IndexLayout, Manifest
-from ingest.vectors import VectorStore, collection_name
+from ingest.index.layout import COLLECTION_NAME, IndexLayout, Manifest
+from ingest.index.vectors import VectorStore, collection_name
 
 MANIFEST = Manifest(model="test-model", dimension=4)
 
@@ -90,8 +90,8 @@ WRITER = """
 import sys
 import numpy as np
 from pathlib import Path
-from ingest.layout import IndexLayout, Manifest
-from ingest.vectors import VectorStore
+from ingest.index.layout import IndexLayout, Manifest
+from ingest.index.vectors import VectorStore
 store = VectorStore.open(IndexLayout(Path(sys.argv[1])))
 store.collection(Manifest(model="test-model", dimension=4))
 store.upsert(["new/README.md#1"], np.array([[0, 0, 0, 1]], dtype=np.float32), [{"spec": "new"}])

@@ -9,8 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -19,12 +18,10 @@ from click.testing import CliRunner, Result
 from fastapi.testclient import TestClient
 from mcp import Client
 
-from ingest.embedding import FakeEmbedder
+from ingest.authoring.spec_changes import SpecChange
 from ingest.errors import BackendUnavailable, IndexDamaged, IndexMismatch
-from ingest.spec_changes import SpecChange
 from retriever import SpecMemory
 from retriever.cli import cli
-from retriever.http import create_app
 from retriever.mcp_server import build_mcp_server
 from tests.index_damage import DAMAGES, damage
 
@@ -55,22 +52,13 @@ FAILURES: dict[str, Callable[[], BaseException]] = {
 
 
 @pytest.fixture
-def memory(tiny_specs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SpecMemory:
-    monkeypatch.setenv("SPECMEM_MODEL", "fake")
-    memory = SpecMemory(tiny_specs, tmp_path / "data", embedder=FakeEmbedder())
-    memory.ingest()
-    return memory
-
-
-@pytest.fixture
-def client(memory: SpecMemory) -> Iterator[TestClient]:
-    with TestClient(create_app(memory, token=TOKEN, mount_mcp=False)) as test_client:
-        yield test_client
+def memory(indexed_memory: SpecMemory) -> SpecMemory:
+    return indexed_memory  # `client` (tests/conftest.py) serves it with this module's TOKEN
 
 
 def fail_reindex(monkeypatch: pytest.MonkeyPatch, make: Callable[[], BaseException]) -> list[int]:
     """Make every ingest raise `make()`; returns a list that counts the attempts."""
-    import ingest.pipeline
+    import ingest.index.pipeline
 
     calls: list[int] = []
 
@@ -78,7 +66,7 @@ def fail_reindex(monkeypatch: pytest.MonkeyPatch, make: Callable[[], BaseExcepti
         calls.append(1)
         raise make()
 
-    monkeypatch.setattr(ingest.pipeline, "run_ingest", failing)
+    monkeypatch.setattr(ingest.index.pipeline, "run_ingest", failing)
     return calls
 
 

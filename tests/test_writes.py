@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from ingest.authoring.frontmatter_edit import EditableDocument
+from ingest.authoring.spec_changes import NewSpec, SpecChange
 from ingest.errors import (
     AmbiguousSpecRef,
     DependencyCycle,
@@ -17,9 +19,7 @@ from ingest.errors import (
     StaleWrite,
     UnsafeReference,
 )
-from ingest.frontmatter_edit import EditableDocument
-from ingest.spec_changes import NewSpec, SpecChange
-from ingest.store import SpecStore
+from ingest.specs.store import SpecStore
 from retriever.service import SpecMemory
 from tests.conftest import write_spec
 
@@ -346,7 +346,7 @@ def test_cycle_check_sees_edges_written_after_the_callers_catalog(tiny_specs):
 
 
 def test_refreshed_catalog_matches_a_full_scan(tiny_specs):
-    from ingest.writes import refreshed_catalog
+    from ingest.authoring.writes import refreshed_catalog
 
     store = SpecStore(tiny_specs)
     before = store.scan()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
-from ingest.frontmatter import normalize_frontmatter, parse_yaml, split_document
+from ingest.specs.frontmatter import normalize_frontmatter, parse_yaml, split_document
 
 STATUSES = ["in-progress", "complete", "draft", "planned"] * 2
 

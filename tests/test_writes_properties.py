@@ -6,8 +6,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.frontmatter import normalize_frontmatter, parse_yaml
-from ingest.frontmatter_edit import EditableDocument
+from ingest.authoring.frontmatter_edit import EditableDocument
+from ingest.specs.frontmatter import normalize_frontmatter, parse_yaml
 
 NAMES = st.sampled_from(
     ["api", "ui", "v0.2.0", "185", "007", "yes", "null", "a-b", "x_y", "Café", "two words", "x:y"]

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from ingest import atomic
-from ingest.frontmatter import normalize_frontmatter, parse_yaml, split_document
-from ingest.spec_changes import SpecChange
-from ingest.store import SpecStore
-from ingest.writes import SpecWriter
+from ingest.authoring.spec_changes import SpecChange
+from ingest.authoring.writes import SpecWriter
+from ingest.specs.frontmatter import normalize_frontmatter, parse_yaml, split_document
+from ingest.specs.store import SpecStore
 
 FIXED_NOW = "2026-11-24T12:00:00.000001Z"
 PROBE_TAG = "specmem-probe"

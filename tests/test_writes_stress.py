@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from ingest.authoring.spec_changes import NewSpec, SpecChange
 from ingest.errors import DependencyCycle, StaleWrite
-from ingest.spec_changes import NewSpec, SpecChange
-from ingest.store import SpecStore
+from ingest.specs.store import SpecStore
 
 PROCESSES = 8
 ROUNDS = 8
@@ -57,7 +57,7 @@ def test_mixed_concurrent_writes_keep_every_file_valid_and_every_tag(corpus_copy
     assert not catalog.broken
     tags = {tag for name in TARGETS for tag in catalog.get(name).meta.tags}
     assert {f"s-{w}-{s}" for w in range(PROCESSES) for s in range(ROUNDS)} <= tags
-    from ingest.graph import SpecGraph
+    from ingest.specs.graph import SpecGraph
 
     graph = SpecGraph.from_catalog(catalog)
     resolved = {catalog.resolve_name(t) for t in TARGETS}

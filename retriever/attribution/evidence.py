@@ -29,8 +29,8 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from ingest.errors import BackendUnavailable, IndexMismatch, NoIndex
-from ingest.model import Spec
-from ingest.store import Catalog
+from ingest.specs.model import Spec
+from ingest.specs.store import Catalog
 
 from ..ranking.identifiers import identifiers
 from .references import Reference, branch_references, text_references

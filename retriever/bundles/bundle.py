@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingest.model import Spec
-from ingest.tokens import count_tokens
+from ingest.index.tokens import count_tokens
+from ingest.specs.model import Spec
 
 from .context_sections import Section, spec_sections
 from .packing import Step

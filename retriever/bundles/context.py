@@ -18,9 +18,9 @@ from functools import lru_cache
 from typing import Any
 
 from ingest.errors import BackendUnavailable, IndexMismatch, InvalidInput, NoIndex
-from ingest.model import Spec
-from ingest.store import Catalog
-from ingest.tokens import count_tokens
+from ingest.index.tokens import count_tokens
+from ingest.specs.model import Spec
+from ingest.specs.store import Catalog
 
 from ..history import merge_history
 from .bundle import ContextBundle, ContextItem, Owner, Piece, fit_bundle

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ingest.graph import graph_of
-from ingest.model import Spec
-from ingest.store import Catalog
+from ingest.specs.graph import graph_of
+from ingest.specs.model import Spec
+from ingest.specs.store import Catalog
 
 from ..ranking.fusion import spec_scores
 from ..ranking.lexical_rank import BM25Index

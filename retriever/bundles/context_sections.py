@@ -1,6 +1,6 @@
 """A spec cut into its `##` sections, the units a context bundle chooses between.
 
-Chunks (ingest.chunking) are sized for the embedding model; a bundle wants whole sections a reader
+Chunks (ingest.index.chunking) are sized for the embedding model; a bundle wants whole sections a reader
 recognizes ("## Decision", "## Design"), each with its file, exact line range, kind and token count.
 Sections are pure functions of the spec's files, so they are cached by the files' content hashes:
 a warm bundle never re-parses or re-counts an unchanged spec.
@@ -11,11 +11,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ingest.chunking import classify_heading
-from ingest.frontmatter import split_document
-from ingest.model import Spec
-from ingest.sections import parse_blocks, split_lines
-from ingest.tokens import count_tokens
+from ingest.index.chunking import classify_heading
+from ingest.index.tokens import count_tokens
+from ingest.specs.frontmatter import split_document
+from ingest.specs.model import Spec
+from ingest.specs.sections import parse_blocks, split_lines
 
 __all__ = ["PREAMBLE", "Section", "Summary", "first_sentence", "spec_sections"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ingest.graph import SpecGraph
+from ingest.specs.graph import SpecGraph
 
 __all__ = ["LINK_DECAY", "Candidate", "expand"]
 

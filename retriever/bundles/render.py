@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from ingest.tokens import count_tokens, get_encoding
+from ingest.index.tokens import count_tokens, get_encoding
 
 __all__ = [
     "BLOCK_SEPARATOR",

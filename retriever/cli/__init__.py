@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from ingest.errors import SpecmemError
-from ingest.project_config import LeanSpecConfig
+from ingest.specs.project_config import LeanSpecConfig
 
 from ..paths import PathDisplay
 from ..service import SpecMemory

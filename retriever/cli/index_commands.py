@@ -93,7 +93,7 @@ def ingest_command(
     with _progress_bar(not quiet and output != "json") as progress:
         report(memory.ingest(full=full, specs=list(specs) or None, progress=progress))
     if watch:
-        from ingest.watch import watch_specs
+        from ingest.index.watch import watch_specs
 
         if not quiet and output != "json":
             click.echo(f"watching {memory.settings.specs_dir} (Ctrl-C stops)", err=True)

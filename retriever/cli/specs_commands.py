@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ingest.model import Spec
+from ingest.specs.model import Spec
 
 from ..pages import SpecPage
 from . import OUTPUT, cli, emit, handle_errors, memory_of

@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
-from ingest.spec_changes import NewSpec, SpecChange
-from ingest.writes import WrittenSpec
+from ingest.authoring.spec_changes import NewSpec, SpecChange
+from ingest.authoring.writes import WrittenSpec
 
 from ..request_model import built
 from . import OUTPUT, _display, cli, emit, handle_errors, memory_of

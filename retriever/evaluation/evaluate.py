@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.errors import InvalidInput, SpecmemError
-from ingest.store import Catalog
+from ingest.specs.store import Catalog
 
 from .bootstrap import paired_bootstrap
 

@@ -8,12 +8,12 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from ingest.create import next_number
+from ingest.authoring.create import next_number
+from ingest.authoring.spec_changes import LIST_CHANGE_MAX, NewSpec, SpecChange
+from ingest.authoring.writes import utc_now
 from ingest.errors import InvalidInput
-from ingest.frontmatter import canonical_priority, canonical_status
-from ingest.model import Spec, parse_dir_name
-from ingest.spec_changes import LIST_CHANGE_MAX, NewSpec, SpecChange
-from ingest.writes import utc_now
+from ingest.specs.frontmatter import canonical_priority, canonical_status
+from ingest.specs.model import Spec, parse_dir_name
 
 from ..events import parse_timestamp
 from ..pages import LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, SpecPage

@@ -1,6 +1,6 @@
 """BM25 over chunks, held in memory as postings arrays.
 
-The chunk database (ingest/chunk_db.py) holds the chunk texts of record; ranking reads them once
+The chunk database (ingest/index/chunk_db.py) holds the chunk texts of record; ranking reads them once
 per index generation and keeps term statistics here, because scoring every chunk with numpy is a
 few milliseconds even on a corpus ten times LeanSpec's, needs no SQL round trip per query, and lets
 the analyzer (retriever.ranking.terms) stem and split identifiers the way queries need.

@@ -33,7 +33,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ChunkRecord:
-    """What ranking needs of one chunk (a subset of ingest.chunking.Chunk)."""
+    """What ranking needs of one chunk (a subset of ingest.index.chunking.Chunk)."""
 
     id: str
     spec: str

@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 
-from ingest.chunk_db import ChunkDatabase
 from ingest.config import Settings
 from ingest.errors import (
     BackendUnavailable,
@@ -39,8 +38,9 @@ from ingest.errors import (
     NoIndex,
     StorageUnavailable,
 )
-from ingest.layout import VECTOR_CACHE, IndexLayout, Manifest, check_manifest, sqlite_damage
-from ingest.vectors import VectorCache, VectorStore, forget_embedded
+from ingest.index.chunk_db import ChunkDatabase
+from ingest.index.layout import VECTOR_CACHE, IndexLayout, Manifest, check_manifest, sqlite_damage
+from ingest.index.vectors import VectorCache, VectorStore, forget_embedded
 
 from .warm_index import ChunkRecord, WarmIndex, build_warm_index, spec_infos
 

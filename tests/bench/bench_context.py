@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ingest.tokens import count_tokens
+from ingest.index.tokens import count_tokens
 from retriever import SpecMemory
 from tests.conftest import CORPUS_SPECS, DEV_QUERIES
 

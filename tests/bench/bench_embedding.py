@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from ingest.chunking import chunk_spec
-from ingest.embedding import SentenceTransformerEmbedder, model_token_counter
-from ingest.store import SpecStore
+from ingest.index.chunking import chunk_spec
+from ingest.index.embedding import SentenceTransformerEmbedder, model_token_counter
+from ingest.specs.store import SpecStore
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpora" / "leanspec" / "specs"
 NEIGHBOURS = 10

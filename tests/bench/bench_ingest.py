@@ -24,8 +24,8 @@ WORK = Path(os.environ.get("SPECMEM_BENCH_DIR", "/tmp/specmem-bench-ingest"))
 
 
 def _chunk_texts(specs: Path, settings, embedder) -> list[str]:
-    from ingest.chunking import chunk_spec
-    from ingest.store import SpecStore
+    from ingest.index.chunking import chunk_spec
+    from ingest.specs.store import SpecStore
 
     return [
         chunk.embed_text
@@ -48,9 +48,9 @@ def _encode_seconds(embedder, texts: list[str]) -> float:
 def run(report: dict) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    from ingest.chunk_db import ChunkDatabase
-    from ingest.embedding import load_embedder
-    from ingest.layout import IndexLayout
+    from ingest.index.chunk_db import ChunkDatabase
+    from ingest.index.embedding import load_embedder
+    from ingest.index.layout import IndexLayout
     from retriever.service import SpecMemory
 
     shutil.rmtree(WORK, ignore_errors=True)

@@ -28,7 +28,7 @@ import httpx
 import numpy as np
 
 from ingest.config import Settings
-from ingest.embedding import load_embedder
+from ingest.index.embedding import load_embedder
 from retriever.evaluation.evaluate import read_queries
 from retriever.http import create_app
 from retriever.http.server import LastResort, serving_options

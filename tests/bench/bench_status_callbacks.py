@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ingest.spec_changes import SpecChange
+from ingest.authoring.spec_changes import SpecChange
 from retriever.service import SpecMemory
 from tests.conftest import CORPUS_SPECS
 

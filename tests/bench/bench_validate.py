@@ -11,7 +11,7 @@ import tempfile
 import time
 from collections.abc import Callable
 
-from ingest.store import SpecStore
+from ingest.specs.store import SpecStore
 from retriever import SpecMemory
 from tests.conftest import CORPUS_SPECS
 

@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ingest.spec_changes import NewSpec, SpecChange
-from ingest.store import SpecStore
-from ingest.writes import SpecWriter
+from ingest.authoring.spec_changes import NewSpec, SpecChange
+from ingest.authoring.writes import SpecWriter
+from ingest.specs.store import SpecStore
 from retriever import SpecMemory
 from tests.conftest import CORPUS_SPECS
 
@@ -106,7 +106,7 @@ def run(report: dict) -> None:
 
 
 def _last_heading(memory: SpecMemory, name: str) -> str:
-    from ingest.split import find_sections
+    from ingest.authoring.split import find_sections
 
     lines = memory.get_spec(name).readme.text.split("\n")
     headings = [s.heading for s in find_sections([line.rstrip("\r") for line in lines])]

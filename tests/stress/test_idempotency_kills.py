@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ingest.embedding import FakeEmbedder
+from ingest.index.embedding import FakeEmbedder
 from retriever import SpecMemory
 from tests.test_faults import build_corpus
 from tests.test_idempotency_crash import AUTH, serving

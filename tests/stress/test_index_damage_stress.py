@@ -21,7 +21,7 @@ def test_many_rounds_of_random_damage(
     monkeypatch.setenv("SPECMEM_MODEL", "fake")
     data = tmp_path / "data"
     assert specmem(tiny_specs, data, "ingest", "-q").exit_code == 0
-    from ingest.embedding import FakeEmbedder
+    from ingest.index.embedding import FakeEmbedder
     from retriever import SpecMemory
 
     SpecMemory(tiny_specs, data, embedder=FakeEmbedder()).log_event("1", "session", summary="x")

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from ingest import atomic, writes
-from ingest.embedding import FakeEmbedder
-from ingest.frontmatter import MAX_FRONTMATTER_CHARS, split_document
+from ingest import atomic
+from ingest.authoring import writes
+from ingest.index.embedding import FakeEmbedder
+from ingest.specs.frontmatter import MAX_FRONTMATTER_CHARS, split_document
 from retriever import SpecMemory
 from retriever.http import create_app
 from tests.test_transitions_bounded import Clock, change_status, older, readme_transitions

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from .errors import (
+from ..errors import (
     BackendUnavailable,
     DiskFull,
     IndexDamaged,

@@ -18,7 +18,7 @@ crash-safely.
    version was indexed, it is dropped, so the index is always a function of the files on disk
    (spec 040).
 5. A damaged index (spec 043) never blocks its own rebuild. `full=True` removes every file of the
-   index without opening any (ingest.layout) and builds anew. A plain run first checks what it
+   index without opening any (ingest.index.layout) and builds anew. A plain run first checks what it
    can without loading Chroma (the manifest parses; both SQLite files are whole, page by page;
    lexical.sqlite belongs to the manifest's build) and rebuilds when any check fails, or when
    damage shows later in the run; `summary.damaged` says which file and why. A run scoped to
@@ -44,21 +44,21 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from .atomic import storage_errors
-from .chunk_db import ChunkDatabase, FileState, SpecRecord, SpecUpdate
-from .chunking import Chunk, chunk_spec
-from .config import Settings
-from .embedding import Embedder
-from .errors import (
+from ..atomic import storage_errors
+from ..config import Settings
+from ..errors import (
     Busy,
     IndexDamaged,
     InvalidInput,
     SpecNotFound,
     SpecParseError,
 )
+from ..specs.model import Spec, parse_dir_name
+from ..specs.store import SpecStore, check_reference, content_hash
+from .chunk_db import ChunkDatabase, FileState, SpecRecord, SpecUpdate
+from .chunking import Chunk, chunk_spec
+from .embedding import Embedder
 from .layout import IndexLayout, Manifest, new_build_id, sqlite_damage
-from .model import Spec, parse_dir_name
-from .store import SpecStore, check_reference, content_hash
 
 __all__ = [
     "CRASH_POINTS",
@@ -280,7 +280,7 @@ class _Run:
         self.summary.damaged.append({"path": damage.path, "reason": damage.reason})
 
     def rebuild(self, wanted: Manifest) -> Manifest:
-        """Remove every file of the index without opening any (ingest.layout), then start both
+        """Remove every file of the index without opening any (ingest.index.layout), then start both
         stores empty under a new build id. The manifest goes first: a crash from here on leaves
         "no index", which the next run rebuilds again, never a half-rebuilt index that claims a
         model. Nothing else in the data dir is touched: not the event log, not the locks."""

@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from .errors import SpecmemError
-from .model import parse_dir_name
-from .store import MAX_FOLDER_DEPTH, within_base
+from ..errors import SpecmemError
+from ..specs.model import parse_dir_name
+from ..specs.store import MAX_FOLDER_DEPTH, within_base
 
 __all__ = ["DEBOUNCE_MS", "affected_specs", "spec_of_path", "watch_specs"]
 

@@ -6,7 +6,7 @@ the raw lines: a scalar edit rewrites only its value (keeping its quote style an
 comment), list edits keep the list's style (block `- x`, flow `[a, b]` or a comma string), new keys
 go at the end of the frontmatter, and new lines use the file's own line ending. The BOM and the
 body are carried through untouched. Callers parse the result again to check it says what they
-meant (see ingest.writes).
+meant (see ingest.authoring.writes).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from .errors import InvalidInput, SpecParseError
+from ..errors import InvalidInput, SpecParseError
 
 # the one place values are normalized; list items must compare the way the reader sees them
-from .frontmatter import load_yaml_value, value_text
+from ..specs.frontmatter import load_yaml_value, value_text
 
 __all__ = ["EditableDocument", "render_scalar"]
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from .errors import SpecParseError
+from ..errors import SpecParseError
 
 __all__ = [
     "KNOWN_STATUSES",

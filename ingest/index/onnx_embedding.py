@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import BackendUnavailable
+from ..errors import BackendUnavailable
 
 __all__ = ["ModelInfo", "OnnxEncoder", "export_onnx", "onnx_cache_key", "read_model_info"]
 

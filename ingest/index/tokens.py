@@ -16,9 +16,9 @@ from functools import lru_cache
 
 import tiktoken
 
-from .config import DEFAULT_ENCODING
-from .frontmatter import split_document
-from .sections import split_lines, top_sections
+from ..config import DEFAULT_ENCODING
+from ..specs.frontmatter import split_document
+from ..specs.sections import split_lines, top_sections
 
 __all__ = ["SectionTokens", "count_tokens", "get_encoding", "section_tokens"]
 
@@ -28,7 +28,7 @@ def get_encoding(name: str = DEFAULT_ENCODING) -> tiktoken.Encoding:
     try:
         return tiktoken.get_encoding(name)
     except ValueError as err:
-        from .errors import InvalidInput
+        from ..errors import InvalidInput
 
         raise InvalidInput(f"unknown token encoding {name!r}: {err}") from None
 
@@ -101,7 +101,7 @@ def section_tokens(
 ) -> list[SectionTokens]:
     """Tokens per `##` section of a file's text, frontmatter counted in the preamble.
 
-    Sections are ingest.sections' top-level sections, the ones chunks and context bundles use:
+    Sections are ingest.specs.sections' top-level sections, the ones chunks and context bundles use:
     a `##` inside any code fence or indented four spaces is not a heading, a later `#` is one.
     """
     body = split_document(text).body  # a suffix of `text`: YAML comments are not headings

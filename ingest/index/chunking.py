@@ -17,10 +17,10 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from .config import DEFAULT_ENCODING
-from .frontmatter import split_document
-from .model import Spec
-from .sections import Block, parse_blocks, split_lines
+from ..config import DEFAULT_ENCODING
+from ..specs.frontmatter import split_document
+from ..specs.model import Spec
+from ..specs.sections import Block, parse_blocks, split_lines
 from .tokens import count_tokens
 
 __all__ = [

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import AmbiguousSpecRef, SpecNotFound, UnsafeReference
+from ..errors import AmbiguousSpecRef, SpecNotFound, UnsafeReference
 from .frontmatter import split_document
 from .graph import SpecGraph
 from .model import LoadProblem, Spec
@@ -199,7 +199,7 @@ def _is_iso_time(value: str) -> bool:
 
 
 def _load_problem(problem: LoadProblem) -> Problem:
-    # The code was set where the problem was found (ingest.store, ingest.frontmatter).
+    # The code was set where the problem was found (ingest.specs.store, ingest.specs.frontmatter).
     return _problem(problem.code, problem.spec, problem.path, problem.line, problem.reason)
 
 

@@ -20,16 +20,16 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from . import atomic
-from .atomic import GRAPH_LOCK, atomic_write, named_lock
-from .errors import (
+from .. import atomic
+from ..atomic import GRAPH_LOCK, atomic_write, named_lock
+from ..errors import (
     DependencyCycle,
     InvalidInput,
     SpecParseError,
     StaleWrite,
     UnsafeReference,
 )
-from .frontmatter import (
+from ..specs.frontmatter import (
     PRIORITIES,
     PROJECT_STATUSES,
     STATUSES,
@@ -40,12 +40,12 @@ from .frontmatter import (
     parse_yaml,
     safe_values,
 )
+from ..specs.graph import SpecGraph
+from ..specs.model import LoadProblem, Spec, parse_dir_name
+from ..specs.project_config import LeanSpecConfig
+from ..specs.store import Catalog, SpecStore, check_reference, content_hash, spec_bases
 from .frontmatter_edit import EditableDocument, render_scalar
-from .graph import SpecGraph
-from .model import LoadProblem, Spec, parse_dir_name
-from .project_config import LeanSpecConfig
 from .spec_changes import SpecChange
-from .store import Catalog, SpecStore, check_reference, content_hash, spec_bases
 
 __all__ = [
     "KEEP_TRANSITIONS",

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
-from .errors import AmbiguousSpecRef, SpecNotFound, SpecParseError, UnsafeReference
+from ..errors import AmbiguousSpecRef, SpecNotFound, SpecParseError, UnsafeReference
 from .frontmatter import normalize_frontmatter, parse_yaml, split_document
 from .model import (
     NOT_A_SPEC_NAME,
@@ -501,7 +501,7 @@ class SpecStore:
 
     def watched_folders(self) -> list[Path]:
         """Every folder whose change can change a scan: the specs dir, its archive folders, each
-        spec dir and each sub-folder its walk enters (ingest.dir_watch watches them)."""
+        spec dir and each sub-folder its walk enters (ingest.index.dir_watch watches them)."""
         folders = [base for base, _ in spec_bases(self.root) if base.is_dir()]
         for directory, _ in self.spec_dirs():
             folders.append(directory)

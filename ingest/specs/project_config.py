@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidInput
+from ..errors import InvalidInput
 from .frontmatter import PROJECT_STATUSES
 
 __all__ = ["CONFIG_FILE", "LeanSpecConfig"]
@@ -24,7 +24,7 @@ __all__ = ["CONFIG_FILE", "LeanSpecConfig"]
 CONFIG_FILE = Path(".lean-spec") / "config.json"
 TEMPLATES_DIR = Path(".lean-spec") / "templates"
 PATTERNS = ("flat", "date-grouped")
-DATE_FORMATS = ("YYYYMMDD", "YYYY-MM-DD")  # the folder names ingest.store.DATE_GROUP reads
+DATE_FORMATS = ("YYYYMMDD", "YYYY-MM-DD")  # the folder names ingest.specs.store.DATE_GROUP reads
 
 
 @dataclass(frozen=True)

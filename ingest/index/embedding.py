@@ -5,7 +5,7 @@ re-ingest must not pay for a model. The model loads on the first `embed_*` call.
 tokens (what chunking needs) loads only the `tokenizers` library and the model's tokenizer.json.
 
 Backends, all offline (specmem never downloads; HF_HUB_OFFLINE is set before any HF import):
-- "onnx" (default): the model exported once to ONNX and cached (see ingest/onnx_embedding.py),
+- "onnx" (default): the model exported once to ONNX and cached (see ingest/index/onnx_embedding.py),
   then run with onnxruntime; vectors match torch to ~1e-6. If export or loading fails, the
   embedder falls back to torch and logs why.
 - "torch": sentence-transformers as is.
@@ -27,8 +27,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .config import DEFAULT_MODEL
-from .errors import BackendUnavailable, InvalidInput
+from ..config import DEFAULT_MODEL
+from ..errors import BackendUnavailable, InvalidInput
 
 __all__ = [
     "BACKENDS",

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_write
-from .errors import InvalidInput, UnsafeReference
+from ..atomic import atomic_write
+from ..errors import InvalidInput, UnsafeReference
+from ..specs.sections import document_title, top_sections
+from ..specs.store import Catalog, SpecStore
 from .frontmatter_edit import EditableDocument
-from .sections import document_title, top_sections
-from .store import Catalog, SpecStore
 from .writes import WrittenSpec, locked_readme, parse_frontmatter
 
 __all__ = ["Section", "default_file_name", "find_sections", "split_spec"]

@@ -30,7 +30,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from .errors import (
+from ..errors import (
     BackendUnavailable,
     DiskFull,
     IndexDamaged,

@@ -83,7 +83,7 @@ def dir_name_code(name: str) -> str:
 def dir_name_problem(name: str) -> str | None:
     """Why a directory in the specs dir is not a spec dir, or None when its name is one.
 
-    The wording is the contract `ingest.validate` maps to a code: a name that starts like a
+    The wording is the contract `ingest.specs.validate` maps to a code: a name that starts like a
     number but is not `NNN-slug` in ASCII digits, or that no reference could name, is
     NOT_A_SPEC_NAME (an error); a name without any number is a folder of something else.
     """
@@ -244,7 +244,7 @@ class LoadProblem:
     line: int | None = None
     spec: str | None = None
 
-    # validate's code for it (a key of ingest.validate.CODES), set where the problem is found.
+    # validate's code for it (a key of ingest.specs.validate.CODES), set where the problem is found.
     code: str = "file-unreadable"
 
     def __str__(self) -> str:

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .atomic import CREATE_LOCK, atomic_write, named_lock, storage_errors
-from .errors import InvalidInput, UnsafeReference
+from ..atomic import CREATE_LOCK, atomic_write, named_lock, storage_errors
+from ..errors import InvalidInput, UnsafeReference
+from ..specs.model import dir_number
+from ..specs.project_config import LeanSpecConfig
+from ..specs.store import Catalog, SpecStore, spec_bases
 from .frontmatter_edit import EditableDocument
-from .model import dir_number
-from .project_config import LeanSpecConfig
 from .spec_changes import NewSpec
-from .store import Catalog, SpecStore, spec_bases
 from .writes import (
     WrittenSpec,
     check_assignee,
@@ -49,7 +49,7 @@ __all__ = [
     "slugify",
 ]
 
-BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
+BUILTIN_TEMPLATES = Path(__file__).parent.parent / "templates"
 PROJECT_TEMPLATES = ".templates"
 DEFAULT_TEMPLATE = "default"
 MAX_SLUG = 50

@@ -4,7 +4,7 @@ memory (retriever.ranking.warm_index, retriever.ranking.lexical_rank); this is t
 
 SQLite is the index of record for WHAT is indexed: a chunk exists when its row does. Chroma
 holds the vectors of those ids and may briefly hold more (written before this commit) or fewer
-(a crash); `ingest.pipeline` reconciles the two. Readers should therefore take the chunk ids from
+(a crash); `ingest.index.pipeline` reconciles the two. Readers should therefore take the chunk ids from
 here and fetch vectors by id (`VectorStore.get_vectors`), and can use `generation()` to notice
 that an ingest committed something new.
 
@@ -28,11 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .atomic import storage_errors
-from .chunking import Chunk
-from .errors import (
+from ..atomic import storage_errors
+from ..errors import (
     IndexDamaged,
 )
+from .chunking import Chunk
 from .layout import connect_sqlite_readonly, sqlite_error
 
 __all__ = [
@@ -276,7 +276,7 @@ class ChunkDatabase:
 
     @property
     def build(self) -> str:
-        """The build id of the index this database belongs to (ingest.layout); "" if none."""
+        """The build id of the index this database belongs to (ingest.index.layout); "" if none."""
         return self.get_meta("build", "") or ""
 
     def set_build(self, build: str) -> None:
