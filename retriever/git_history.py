@@ -91,8 +91,15 @@ class GitLog:
         self._top: Path | bool | None = False  # False: not looked up yet
 
     def commits(self, spec: str) -> list[SpecCommit]:
+        return self.commits_of([spec]).get(spec, [])
+
+    def commits_of(self, specs: Sequence[str]) -> dict[str, list[SpecCommit]]:
+        """The commits of each of `specs` that has any: one check of HEAD for all of them (a
+        bundle asks for twenty specs' history at once)."""
         built = self._current()
-        return list(built.by_spec.get(spec, ())) if built else []
+        if built is None:
+            return {}
+        return {name: list(built.by_spec[name]) for name in specs if name in built.by_spec}
 
     def since(self, ref: str) -> dt.datetime | None:
         """The moment of a commit reference (`HEAD~3`, a sha, a tag), or None if git has none."""

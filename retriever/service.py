@@ -579,11 +579,16 @@ class SpecMemory:
             if self.event_log.path.exists()
             else {}
         )
-        commits = {name: self._commit_items(name)[:limit] for name in by_spec}
+        commits = {
+            name: [commit.to_item() for commit in found[:limit]]
+            for name, found in self.git.commits_of(list(by_spec)).items()
+        }
         return {
-            name: merge_history(spec.meta.transitions, recent.get(name, []), limit, commits[name])
+            name: merge_history(
+                spec.meta.transitions, recent.get(name, []), limit, commits.get(name, [])
+            )
             for name, spec in by_spec.items()
-            if recent.get(name) or commits[name]
+            if recent.get(name) or commits.get(name)
         }
 
     def history(
