@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ingest.specs.store import within_base
+from ingest.errors import InvalidInput
+from ingest.specs.store import Catalog, within_base
 
 from .attribution.references import text_references
 from .events import parse_timestamp
@@ -83,9 +84,9 @@ class _Built:
 class GitLog:
     """The commits of each spec in the work tree holding `specs_dir`, built once per HEAD."""
 
-    def __init__(self, specs_dir: Path, resolve: Callable[[str], str | None]):
+    def __init__(self, specs_dir: Path, catalog: Callable[[], Catalog]):
         self.specs_dir = Path(specs_dir).resolve()
-        self._resolve = resolve  # a spec reference -> its dir name, or None
+        self._catalog = catalog  # the live catalog: git names specs as they were
         self._lock = threading.Lock()
         self._built: _Built | None = None
         self._top: Path | bool | None = False  # False: not looked up yet
@@ -100,6 +101,24 @@ class GitLog:
         if built is None:
             return {}
         return {name: list(built.by_spec[name]) for name in specs if name in built.by_spec}
+
+    def moment(self, since: str) -> dt.datetime:
+        """`since` as a moment: an ISO 8601 date or time, or a commit git knows here."""
+        moment = parse_timestamp(since) or self.since(since)
+        if moment is None:
+            raise InvalidInput(
+                f"since: {since!r} is neither an ISO 8601 date or time nor a git commit here"
+            )
+        return moment
+
+    def _resolve(self, ref: str) -> str | None:
+        """A spec dir named in git (a path's folder, a message's reference) as the spec it is
+        now: by name, or by its number when the dir was renamed since."""
+        catalog = self._catalog()
+        found = catalog.try_resolve(ref)
+        if found is None and "-" in ref and ref.split("-", 1)[0].isdigit():
+            found = catalog.try_resolve(ref.split("-", 1)[0])
+        return found
 
     def since(self, ref: str) -> dt.datetime | None:
         """The moment of a commit reference (`HEAD~3`, a sha, a tag), or None if git has none."""

@@ -45,7 +45,7 @@ from ingest.specs.validate import (
 from .attribution.evidence import Attribution
 from .dependencies import dependency_report
 from .devlog import DevlogEvent, DevlogLog
-from .events import EventHook, EventStore, event_log_path, normalize_event, parse_timestamp
+from .events import EventHook, EventStore, event_log_path, normalize_event
 from .git_history import GitLog
 from .history import merge_history, since_filter
 from .index_follower import IndexFollower
@@ -96,7 +96,7 @@ class SpecMemory:
         # noticed and refused, never silently re-created empty (retriever.events).
         self.event_log = EventStore(event_log_path(self.settings))
         self.devlog = DevlogLog(self.event_log)
-        self.git = GitLog(self.settings.specs_dir, self._git_spec)
+        self.git = GitLog(self.settings.specs_dir, self.catalog)
         self._token_counts: dict[str, dict[str, int]] = {}  # encoding -> content hash -> tokens
 
     # -- reading specs -------------------------------------------------------------------------
@@ -603,7 +603,7 @@ class SpecMemory:
         commit (`HEAD~5`, a tag, a sha). Context bundles use this as the spec's history.
         """
         spec = self.get_spec(ref)
-        moment = self._since(since) if since else None
+        moment = self.git.moment(since) if since else None
         events = self.events(spec.dir_name, limit=limit if moment is None else 10_000)
         commits = self._commit_items(spec.dir_name)
         items = merge_history(spec.meta.transitions, events, 1_000_000, commits)
@@ -613,23 +613,6 @@ class SpecMemory:
 
     def _commit_items(self, name: str) -> list[dict[str, Any]]:
         return [commit.to_item() for commit in self.git.commits(name)]
-
-    def _since(self, since: str) -> Any:
-        moment = parse_timestamp(since) or self.git.since(since)
-        if moment is None:
-            raise InvalidInput(
-                f"since: {since!r} is neither an ISO 8601 date or time nor a git commit here"
-            )
-        return moment
-
-    def _git_spec(self, ref: str) -> str | None:
-        """A spec dir named in git (a path's folder, a message's reference) as the spec it is
-        now: by name, or by its number when the dir was renamed since."""
-        catalog = self.catalog()
-        found = catalog.try_resolve(ref)
-        if found is None and "-" in ref and ref.split("-", 1)[0].isdigit():
-            found = catalog.try_resolve(ref.split("-", 1)[0])
-        return found
 
 
 def _canonical_set(
