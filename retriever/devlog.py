@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ingest.errors import InvalidInput, SpecmemError
 
 from .attribution.evidence import Attribution
-from .events import EventStore, normalize_event, parse_timestamp, utc_now
+from .events import EventStore, insert_event, normalize_event, parse_timestamp, utc_now
 from .request_model import AttributionRequest
 
 Attribute = Callable[[AttributionRequest], Attribution]
@@ -167,7 +167,7 @@ class DevlogLog:
                     duplicates += 1
                     continue
                 spec = _linked_spec(conn, event.sessionId)
-                row_id = _insert(conn, {**row, "spec": spec or ""}, recorded)
+                row_id = insert_event(conn, {**row, "spec": spec or ""}, recorded)
                 conn.execute(
                     "INSERT INTO devlog_events (event_id, row_id, session_id) VALUES (?, ?, ?)",
                     (event.id, row_id, event.sessionId),
@@ -281,30 +281,6 @@ def _linked_spec(conn: sqlite3.Connection, session_id: str) -> str | None:
         "SELECT spec FROM session_links WHERE session_id = ?", (session_id,)
     ).fetchone()
     return row[0] if row else None
-
-
-def _insert(conn: sqlite3.Connection, row: dict[str, Any], recorded: str) -> int:
-    cursor = conn.execute(
-        "INSERT INTO events (spec, type, agent, session_id, summary, files_changed, at, data,"
-        " recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            row["spec"],
-            row["type"],
-            row["agent"],
-            row["session_id"],
-            row["summary"],
-            json.dumps(row["files_changed"], ensure_ascii=False),
-            row["at"],
-            json.dumps(row["data"], ensure_ascii=False, sort_keys=True),
-            recorded,
-        ),
-    )
-    row_id = int(cursor.lastrowid or 0)
-    conn.execute(
-        "INSERT INTO events_fts (rowid, summary, type, files) VALUES (?, ?, ?, ?)",
-        (row_id, row["summary"], row["type"], " ".join(row["files_changed"])),
-    )
-    return row_id
 
 
 def _summary(event: DevlogEvent) -> str:

@@ -47,6 +47,7 @@ __all__ = [
     "Unreadable",
     "WalDatabase",
     "event_log_path",
+    "insert_event",
     "normalize_event",
     "parse_timestamp",
     "utc_now",
@@ -521,37 +522,31 @@ class EventStore:
                 earlier = within.before(conn)
                 if earlier is not None:
                     return earlier
-            cursor = conn.execute(
-                "INSERT INTO events (spec, type, agent, session_id, summary, files_changed,"
-                " at, data, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    event["spec"],
-                    event["type"],
-                    event.get("agent"),
-                    event.get("session_id"),
-                    event.get("summary") or "",
-                    json.dumps(list(event.get("files_changed") or []), ensure_ascii=False),
-                    event["at"],
-                    json.dumps(
-                        event.get("data") or {}, ensure_ascii=False, sort_keys=True, allow_nan=False
-                    ),
-                    recorded,
-                ),
-            )
-            event_id = cursor.lastrowid
-            conn.execute(
-                "INSERT INTO events_fts (rowid, summary, type, files) VALUES (?, ?, ?, ?)",
-                (
-                    event_id,
-                    event.get("summary") or "",
-                    event["type"],
-                    " ".join(event.get("files_changed") or []),
-                ),
-            )
+            event_id = insert_event(conn, event, recorded)
             stored = _row(conn.execute("SELECT * FROM events WHERE id = ?", (event_id,)).fetchone())
             if within is not None:
                 within.after(conn, stored)
         return stored
+
+    def specs_naming(self, files: Sequence[str]) -> dict[str, set[str]]:
+        """Each of `files` that an event names in `files_changed`, to the specs of those events
+        (attribution's linked-path evidence)."""
+        found: dict[str, set[str]] = {}
+        wanted = [*dict.fromkeys(files)]
+        with self.database.reader() as conn:
+            if conn is None or not wanted:
+                return found
+            # Bound parameters are at most 999 on older SQLite builds; a request holds 1,000.
+            for start in range(0, len(wanted), 500):
+                part = wanted[start : start + 500]
+                rows = conn.execute(
+                    "SELECT DISTINCT e.spec, f.value FROM events e, json_each(e.files_changed) f "
+                    f"WHERE f.value IN ({','.join('?' * len(part))})",
+                    part,
+                ).fetchall()
+                for spec, path in rows:
+                    found.setdefault(path, set()).add(spec)
+        return found
 
     def list(
         self,
@@ -601,6 +596,39 @@ class EventStore:
         for row in rows:
             found.setdefault(row["spec"], []).append(_row(row))
         return found
+
+
+def insert_event(conn: sqlite3.Connection, event: Mapping[str, Any], recorded: str) -> int:
+    """Insert a normalized event and its full-text row inside the caller's transaction; its id.
+    The one place rows enter `events`: EventStore.add and Devlog's batches (retriever.devlog)."""
+    cursor = conn.execute(
+        "INSERT INTO events (spec, type, agent, session_id, summary, files_changed,"
+        " at, data, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            event["spec"],
+            event["type"],
+            event.get("agent"),
+            event.get("session_id"),
+            event.get("summary") or "",
+            json.dumps(list(event.get("files_changed") or []), ensure_ascii=False),
+            event["at"],
+            json.dumps(
+                event.get("data") or {}, ensure_ascii=False, sort_keys=True, allow_nan=False
+            ),
+            recorded,
+        ),
+    )
+    event_id = int(cursor.lastrowid or 0)
+    conn.execute(
+        "INSERT INTO events_fts (rowid, summary, type, files) VALUES (?, ?, ?, ?)",
+        (
+            event_id,
+            event.get("summary") or "",
+            event["type"],
+            " ".join(event.get("files_changed") or []),
+        ),
+    )
+    return event_id
 
 
 def _recent_sql(count: int) -> str:

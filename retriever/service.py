@@ -532,15 +532,12 @@ class SpecMemory:
         confidence in [0, 1] and its evidence; or abstained when none is confident (a release,
         a dependency bump). Text match uses the index; without one, a note says so."""
         from .attribution.evidence import attribute_work
-        from .attribution.linked import linked_files
 
         catalog = self.catalog()
-        search = None
-        if request.message and request.message.strip():
-            query = request.message.strip()[:QUERY_MAX_CHARS]
 
-            def search(text: str, limit: int) -> list[tuple[str, float]]:
-                return [(hit.spec, hit.score) for hit in self.search(query, limit=limit)]
+        def search(text: str, limit: int) -> list[tuple[str, float]]:
+            query = text.strip()[:QUERY_MAX_CHARS]
+            return [(hit.spec, hit.score) for hit in self.search(query, limit=limit)]
 
         return attribute_work(
             catalog,
@@ -549,7 +546,7 @@ class SpecMemory:
             branch=request.branch,
             at=request.moment(),
             search=search,
-            linked_files=linked_files(self.event_log, request.files),
+            linked_files=self.event_log.specs_naming(request.files),
             limit=request.limit,
         )
 

@@ -32,6 +32,7 @@ from ingest.errors import BackendUnavailable, IndexMismatch, NoIndex
 from ingest.specs.model import Spec
 from ingest.specs.store import Catalog
 
+from ..events import parse_timestamp
 from ..ranking.identifiers import identifiers
 from .references import Reference, branch_references, text_references
 
@@ -325,16 +326,6 @@ def _created_after(spec: Spec, at: dt.datetime | None) -> bool:
         return False
     # The earlier of the two: tools that backfill `created_at` from git can stamp it after the
     # day the spec was written.
-    dates = [d for d in (_date(spec.meta.created), _date(spec.meta.created_at)) if d is not None]
+    moments = (parse_timestamp(spec.meta.created), parse_timestamp(spec.meta.created_at))
+    dates = [d for d in moments if d is not None]
     return bool(dates) and min(dates) > at + SLACK
-
-
-def _date(value: object) -> dt.datetime | None:
-    if not value:
-        return None
-    text = str(value).strip().replace("Z", "+00:00")
-    try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
