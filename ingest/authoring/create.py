@@ -31,7 +31,6 @@ from .writes import (
     check_assignee,
     check_tag,
     parse_frontmatter,
-    project_statuses,
     require_priority,
     require_status,
     utc_now,
@@ -77,11 +76,14 @@ class Template:
 
 def list_templates(specs_root: Path) -> list[Template]:
     """Every template `create` can use; a project template shadows the built-in of its name."""
+    return _templates(specs_root, LeanSpecConfig.beside(specs_root))
+
+
+def _templates(specs_root: Path, config: LeanSpecConfig | None) -> list[Template]:
     found = {
         path.stem: Template(path.stem, "builtin", path)
         for path in sorted(BUILTIN_TEMPLATES.glob("*.md"))
     }
-    config = LeanSpecConfig.beside(specs_root)
     if config is not None and config.templates_dir.is_dir():
         lean = config.templates_dir
         inside = lean.resolve()
@@ -112,12 +114,15 @@ def list_templates(specs_root: Path) -> list[Template]:
 
 
 def find_template(specs_root: Path, name: str | None) -> Template:
-    config = LeanSpecConfig.beside(specs_root)
+    return _find_template(specs_root, name, LeanSpecConfig.beside(specs_root))
+
+
+def _find_template(specs_root: Path, name: str | None, config: LeanSpecConfig | None) -> Template:
     default = DEFAULT_TEMPLATE
     if config is not None and config.default_template:
         default = Path(config.default_template).stem
     wanted = (name or default).strip().removesuffix(".md")
-    templates = {t.name: t for t in list_templates(specs_root)}
+    templates = {t.name: t for t in _templates(specs_root, config)}
     if wanted not in templates:
         raise InvalidInput(
             f"template: no template {wanted!r} (available: {', '.join(sorted(templates))})"
@@ -183,19 +188,19 @@ def create_spec(
 ) -> WrittenSpec:
     """Write `<NNN>-<slug>/README.md` under the specs dir and return the spec as loaded."""
     title = _check_title(new.title)
-    status = require_status(new.status, project_statuses(store.root))
+    root = store.root
+    config = LeanSpecConfig.beside(root)  # read once: templates, statuses, number width
+    status = require_status(new.status, config.statuses if config is not None else ())
     priority = require_priority(new.priority) if new.priority else None
     tag_list = list(dict.fromkeys(check_tag(t) for t in new.tags))
     deps = list(dict.fromkeys(catalog.resolve_name(d) for d in new.depends_on))
     parent_name = catalog.resolve_name(new.parent) if new.parent else None
     assignee = check_assignee(new.assignee) if new.assignee is not None else None
     template, body = new.template, new.body
-    chosen = find_template(store.root, template)
+    chosen = _find_template(root, template, config)
     template_text = chosen.path.read_text(encoding="utf-8-sig")
     slug = slugify(title)
     now = clock()
-    root = store.root
-    config = LeanSpecConfig.beside(root)
     digits = config.sequence_digits if config is not None else 3
     with named_lock(data_dir, CREATE_LOCK):
         number = next_number(root)
