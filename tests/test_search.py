@@ -138,3 +138,10 @@ def test_a_method_that_did_not_score_a_spec_reports_none(warm):
     hits = search_index(index, "tokens", embed_query=embedder.embed_query, limit=4)
     assert any(hit.components["dense"] is None for hit in hits)
     assert all(hit.to_dict()["components"]["fused"] is not None for hit in hits)
+
+
+def test_lexical_mode_answers_a_miss_with_nothing_not_with_zeros(warm):
+    index, _, _ = warm
+    assert search_index(index, "zqxwvy plorp", embed_query=None, mode="lexical") == []
+    hits = search_index(index, "tokens zqxwvy", embed_query=None, mode="lexical", limit=50)
+    assert hits and all(h.components["lexical"] > 0 for h in hits)

@@ -157,7 +157,13 @@ def rank_specs(
         if chunk_mask is not None:
             passes = np.logical_or.reduceat(chunk_mask, index.starts)
             components["identifier"][~passes] = -np.inf
-    return Ranking(_fuse(components, params).astype(np.float32), components, chunk_scores)
+    fused = _fuse(components, params).astype(np.float32)
+    if mode == "lexical":
+        # Lexical alone has nothing to say about a spec no query word or identifier occurs in:
+        # ranking it among zeros would answer a miss with arbitrary specs (issue 14).
+        matched = (components["lexical"] > 0) | (components["identifier"] > 0)
+        fused = np.where(matched, fused, -np.inf).astype(np.float32)
+    return Ranking(fused, components, chunk_scores)
 
 
 def _floored(components: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
