@@ -18,7 +18,7 @@ export OPENBLAS_NUM_THREADS := 1
 export TOKENIZERS_PARALLELISM := false
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install run test test-all check fix bench eval stress clean
+.PHONY: install browser run test test-all check fix bench eval stress clean
 
 install: $(STAMP)
 
@@ -30,20 +30,33 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The web page's tests drive Debian's Chromium (spec 089). Installed here when it is missing and
+# this user may install packages; otherwise those tests skip, and pytest's summary says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "could not install chromium: the browser tests will be skipped"; \
+	  else \
+	    echo "chromium is not installed and this user cannot install it: the browser tests will be skipped"; \
+	  fi; }
+
 run: install
 	$(BIN)/specmem --specs-dir specs ingest
 	@echo
 	@echo "specmem is serving specs/ on http://$(HOST):$(PORT)  (Ctrl-C stops it)"
+	@echo "  web page: http://$(HOST):$(PORT)/   (search, specs, bundles, the graph, the board)"
 	@echo "  curl -s 'http://$(HOST):$(PORT)/search?q=how+are+context+bundles+packed' | python3 -m json.tool"
 	@echo "  curl -s -X POST http://$(HOST):$(PORT)/context -H 'content-type: application/json' -d '{\"query\": \"token budget\", \"budget\": 2000}'"
 	@echo "  MCP (streamable HTTP): http://$(HOST):$(PORT)/mcp"
 	$(BIN)/specmem --specs-dir specs serve --host $(HOST) --port $(PORT)
 
 # pytest exits 5 when a selection runs no test; that is not a failure of the suite.
-test: install
+test: install browser
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
-test-all: install
+test-all: install browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 check: install

@@ -26,6 +26,7 @@ __all__ = [
     "DIRECTIONS",
     "MAX_TREE_DEPTH",
     "MAX_TREE_NODES",
+    "dependency_map",
     "dependency_report",
     "render_mermaid",
     "render_tree",
@@ -44,6 +45,47 @@ def _dangling_reason(catalog: Catalog, link: Link) -> str:
     except (SpecNotFound, UnsafeReference):
         return "no such spec"
     return "names itself" if target == link.source else "not loaded"
+
+
+def dependency_map(catalog: Catalog, graph: SpecGraph) -> dict[str, Any]:
+    """The whole picture, for drawing it: every spec as a node, every resolved `depends_on` and
+    `parent` link as an edge (`in_cycle` when a depends_on cycle runs along it), each dangling
+    link with its reason, and the cycles themselves (at most MAX_CYCLES)."""
+    drawn = ("depends_on", "parent")
+    cycles = graph.cycles()
+    on_cycle = {(c[i], c[(i + 1) % len(c)]) for c in cycles for i in range(len(c))}
+    nodes = [
+        {
+            "spec": spec.dir_name,
+            "number": spec.number,
+            "title": spec.title,
+            "status": spec.meta.status,
+            "priority": spec.meta.priority,
+            "archived": spec.is_archived,
+        }
+        for spec in catalog
+    ]
+    edges = [
+        {
+            "from": link.source,
+            "to": link.target,
+            "kind": link.kind,
+            "in_cycle": link.kind == "depends_on" and (link.source, link.target) in on_cycle,
+        }
+        for link in graph.links
+        if link.kind in drawn and link.target is not None
+    ]
+    dangling = [
+        {
+            "from": link.source,
+            "kind": link.kind,
+            "ref": link.raw,
+            "reason": _dangling_reason(catalog, link),
+        }
+        for link in graph.dangling()
+        if link.kind in drawn
+    ]
+    return {"nodes": nodes, "edges": edges, "dangling": dangling, "cycles": cycles}
 
 
 def _node(catalog: Catalog, name: str) -> dict[str, Any]:

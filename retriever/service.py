@@ -43,7 +43,7 @@ from ingest.specs.validate import (
 )
 
 from .attribution.evidence import Attribution
-from .dependencies import dependency_report
+from .dependencies import dependency_map, dependency_report
 from .devlog import DevlogEvent, DevlogLog
 from .events import EventHook, EventStore, event_log_path, normalize_event
 from .git_history import GitLog
@@ -277,6 +277,11 @@ class SpecMemory:
         name = catalog.resolve_name(ref)
         graph = graph_of(catalog)
         return dependency_report(catalog, graph, name, direction=direction, depth=depth)
+
+    def dependency_graph(self) -> dict[str, Any]:
+        """Every spec and its depends_on and parent links, with dangling links and cycles."""
+        catalog = self.catalog()
+        return dependency_map(catalog, graph_of(catalog))
 
     def count_tokens(self, target: str, *, encoding: str | None = None) -> dict[str, Any]:
         """Tokens per file and per `##` section of a spec (by reference) or of one file inside the specs dir."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -10,7 +11,7 @@ from typing import Any
 
 import uvicorn
 
-__all__ = ["serve_in_thread"]
+__all__ = ["serve_in_thread", "stop_process"]
 
 
 @contextmanager
@@ -33,3 +34,13 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1", **options: Any) -> Iterat
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 30) -> None:
+    """Ask a server process to stop (SIGTERM), and kill it if it has not within `timeout`."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

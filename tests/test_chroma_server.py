@@ -19,6 +19,7 @@ from ingest.index.embedding import FakeEmbedder
 from ingest.index.layout import IndexLayout
 from ingest.index.vectors import VectorStore
 from retriever.service import SpecMemory
+from tests.live_server import stop_process
 
 pytestmark = pytest.mark.server
 
@@ -56,12 +57,7 @@ def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             time.sleep(0.2)
         yield url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_process(server, timeout=10)
 
 
 def test_ingest_and_query_through_the_server(

@@ -26,6 +26,8 @@ from .routes_devlog import router as devlog_router
 from .routes_events import router as events_router
 from .routes_query import router as query_router
 from .routes_specs import router as specs_router
+from .routes_web import WebPage
+from .routes_web import router as web_router
 from .security import (
     DEFAULT_MAX_BODY_BYTES,
     MAX_MCP_SESSIONS,
@@ -154,6 +156,11 @@ def create_app(
     app.include_router(query_router, responses=ERROR_RESPONSES)
     app.include_router(events_router, responses=ERROR_RESPONSES)
     app.include_router(devlog_router, responses=ERROR_RESPONSES)
+    # The web page (spec 089): its views' URLs answer its HTML, its files are under /ui.
+    web_page = app.state.web_page = WebPage()
+    app.include_router(web_router, responses=ERROR_RESPONSES)
+    app.router.routes.extend(web_page.routes())
+    app.mount("/ui", web_page.static_files(), name="ui")
     if mcp_server is not None:
         # With our Host and Origin check in front of every route, the SDK's own (which knows only
         # 127.0.0.1, localhost and ::1, and answers in text) stays off; without it, the SDK

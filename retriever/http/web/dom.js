@@ -1,0 +1,61 @@
+// Building DOM from data without innerHTML: text from specs and queries is always text here.
+// The one exception is a spec's body, which the server renders with raw HTML off (spec 089).
+
+export function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), value);
+    else if (key === "class") el.className = value;
+    else if (key === "dataset") Object.assign(el.dataset, value);
+    else if (key === "value" || key === "checked" || key === "selected") el[key] = value;
+    else el.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : String(child));
+  }
+  return el;
+}
+
+export function cssName(text) {
+  return String(text || "none").toLowerCase().replace(/[^a-z0-9]+/g, "-");
+}
+
+export function statusBadge(status) {
+  return h("span", { class: `badge status-${cssName(status)}` }, status || "no status");
+}
+
+export function specHref(spec) {
+  return `/spec/${encodeURIComponent(spec)}`;
+}
+
+export function specLink(spec, text) {
+  return h("a", { href: specHref(spec) }, text ?? spec);
+}
+
+export function notice(kind, ...children) {
+  return h("div", { class: `notice notice-${kind}`, role: kind === "error" ? "alert" : "status" }, ...children);
+}
+
+export function debounce(fn, ms) {
+  let timer = null;
+  return (...args) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fn(...args), ms);
+  };
+}
+
+export function setTitle(text) {
+  document.title = text ? `${text} · specmem` : "specmem";
+}
+
+export function formatNumber(n) {
+  return typeof n === "number" ? n.toLocaleString("en-US") : String(n ?? "");
+}
+
+export function lines(source) {
+  if (!source) return "";
+  const [a, b] = source.lines || [];
+  return a ? `${source.path || source.file}:${a}${b && b !== a ? `–${b}` : ""}` : source.path || source.file || "";
+}
