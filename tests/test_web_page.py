@@ -23,6 +23,7 @@ from tests.web_browser import (
     SPECMEM,
     TOKEN,
     chromium_or_skip,
+    commit_change,
     free_port,
     served_corpus,
     wait_for_health,
@@ -131,6 +132,10 @@ def test_a_miss_says_why_and_filters_narrow(page):
     badges = page.locator("#results .hit .badge.status-archived").count()
     assert badges == page.locator("#results .hit").count() > 0
     assert page.get_by_label("Status").input_value() == "archived"
+    page.goto("/?q=mcp+server&tag=mcp")
+    page.locator("#results .hit").first.wait_for()
+    tags = page.locator("#results .hit").evaluate_all("hits => hits.map(h => h.textContent)")
+    assert tags and all("mcp" in text for text in tags)
 
 
 def test_the_spec_view_renders_files_as_tabs_with_frontmatter_dependencies_and_tokens(page, server):
@@ -154,6 +159,33 @@ def test_the_spec_view_renders_files_as_tabs_with_frontmatter_dependencies_and_t
     assert second.get_attribute("aria-selected") == "true"
     assert second.inner_text() == files[0]
     assert page.locator("#spec-panel h1, #spec-panel h2").count() > 0
+
+    # Its history: a commit that changed it (with the section it added) and a logged event.
+    base, specs = server
+    commit_change(
+        specs,
+        KNOWN_SPEC,
+        "\n## Follow-up\n\nDocument the new flags.\n",
+        f"spec {KNOWN_SPEC[:3]}: follow-up",
+    )
+    logged = httpx.post(
+        f"{base}/events",
+        json={
+            "spec": KNOWN_SPEC,
+            "type": "session",
+            "agent": "claude",
+            "summary": "flags documented",
+        },
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    assert logged.status_code == 201, logged.text
+    page.goto(f"/spec/{KNOWN_SPEC}")
+    history = page.locator(".history")
+    history.wait_for()
+    assert history.locator(".history-commit", has_text="follow-up").count() == 1
+    assert "+ Follow-up" in history.locator(".history-commit").first.inner_text()
+    assert history.locator(".history-event", has_text="flags documented").count() == 1
+    shot(page, "spec-history")
 
     # A spec in a cycle lists it, and its dependencies link to other specs.
     page.goto(f"/spec/{IN_A_CYCLE}")

@@ -49,6 +49,7 @@ __all__ = [
     "SPECMEM",
     "TOKEN",
     "chromium_or_skip",
+    "commit_change",
     "free_port",
     "served_corpus",
     "wait_for_health",
@@ -90,6 +91,7 @@ def served_corpus(corpus_specs: Path, workdir: Path) -> Iterator[tuple[str, Path
     data = workdir / "data"
     shutil.copytree(corpus_specs, specs, symlinks=True)
     shutil.copytree(INDEX_CACHE, data, ignore=shutil.ignore_patterns("*.lock", "events.sqlite*"))
+    _commit_all(workdir, "Import the LeanSpec specs")
     port = free_port()
     log = (workdir / "serve.log").open("w")
     command = [str(SPECMEM), "--specs-dir", str(specs)]
@@ -102,6 +104,23 @@ def served_corpus(corpus_specs: Path, workdir: Path) -> Iterator[tuple[str, Path
     finally:
         stop_process(server)
         log.close()
+
+
+def _commit_all(repo: Path, message: str) -> None:
+    """A git work tree around the copy, so a spec's history has commits as it would in a real
+    repository (spec 088)."""
+    git = ["git", "-C", str(repo), "-c", "user.name=Web Test", "-c", "user.email=web@test"]
+    if not (repo / ".git").exists():
+        subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A", "specs"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", message], check=True)
+
+
+def commit_change(specs: Path, spec: str, text: str, message: str) -> None:
+    """Append `text` to a spec's README and commit it with `message`."""
+    readme = specs / spec / "README.md"
+    readme.write_text(readme.read_text(encoding="utf-8") + text, encoding="utf-8")
+    _commit_all(specs.parent, message)
 
 
 def wait_for_health(base: str, server: subprocess.Popen, log: Path, timeout: float = 120) -> None:
