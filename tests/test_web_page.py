@@ -213,6 +213,11 @@ def test_the_bundle_preview_stays_under_its_budget_and_shows_what_the_agent_gets
     shot(page, "bundle")
 
     # A smaller budget from the form: a smaller bundle, and the URL says so.
+    built: list[str] = []
+    page.on(
+        "request",
+        lambda r: r.method == "POST" and r.url.endswith("/context") and built.append(r.url),
+    )
     page.get_by_label("Budget (tokens)").fill("600")
     page.get_by_role("button", name="Build bundle").click()
     page.wait_for_url("**budget=600**")
@@ -220,6 +225,7 @@ def test_the_bundle_preview_stays_under_its_budget_and_shows_what_the_agent_gets
         "() => Number(document.querySelector('#bundle-tokens')?.dataset.budget) === 600"
     )
     assert int(page.locator("#bundle-tokens").get_attribute("data-tokens")) <= 600
+    assert len(built) == 1  # one click, one bundle built
 
     # The same bundle as the API answers, for a named spec.
     page.goto(f"/bundle?spec={KNOWN_SPEC}&budget=800")

@@ -44,7 +44,8 @@ export async function render(main, url, ctx) {
     const specs = String(data.get("spec") || "").split(/[\s,]+/).filter(Boolean);
     const chosen = Number(data.get("budget"));
     const depth = Number(data.get("depth"));
-    ctx.navigate(`/bundle${query({ q, spec: specs, budget: chosen, depth: depth === 2 ? "" : depth })}`, { replace: true });
+    // The URL names the bundle on screen; building it is this view's job, not a new render's.
+    history.replaceState(null, "", `/bundle${query({ q, spec: specs, budget: chosen, depth: depth === 2 ? "" : depth })}`);
     await build(q, specs, chosen, depth);
   }
 

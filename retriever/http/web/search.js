@@ -41,7 +41,7 @@ export async function render(main, url, ctx) {
   const tags = h("datalist", { id: "tag-options" });
   const form = h(
     "form",
-    { role: "search", class: "search-form", onsubmit: (e) => (e.preventDefault(), run(true)) },
+    { role: "search", class: "search-form", onsubmit: (e) => (e.preventDefault(), run()) },
     h("label", { for: "q", class: "big-label" }, "Search specs"),
     h("div", { class: "search-row" }, input, h("button", { type: "submit" }, "Search")),
     h(
@@ -63,12 +63,13 @@ export async function render(main, url, ctx) {
   let controller = null;
   let asked = 0;
 
-  async function run(push) {
+  // The URL is replaced, not pushed: it always names what is on screen, and Back leaves the
+  // search instead of stepping through every keystroke.
+  async function run() {
     const form_ = new FormData(form);
     for (const key of ["q", "status", "tag", "priority", "mode"]) state[key] = String(form_.get(key) || "").trim();
     const target = `/${query({ q: state.q, status: state.status, tag: state.tag, priority: state.priority, mode: state.mode === "hybrid" ? "" : state.mode })}`;
-    if (push) ctx.navigate(target, { replace: true });
-    else history.replaceState(null, "", target);
+    history.replaceState(null, "", target);
     setTitle(state.q ? `Search: ${state.q}` : "Search");
     if (controller) controller.abort();
     const mine = ++asked;
@@ -135,9 +136,9 @@ export async function render(main, url, ctx) {
     results.replaceChildren(...hits.map(hitItem));
   }
 
-  const live = debounce(() => run(false), 160);
+  const live = debounce(() => run(), 160);
   input.addEventListener("input", live);
-  for (const id of ["mode", "status", "priority"]) form.querySelector(`#${id}`).addEventListener("change", () => run(false));
+  for (const id of ["mode", "status", "priority"]) form.querySelector(`#${id}`).addEventListener("change", () => run());
   form.querySelector("#tag").addEventListener("input", live);
   input.addEventListener("keydown", (event) => {
     if (event.key === "ArrowDown") {
@@ -163,7 +164,7 @@ export async function render(main, url, ctx) {
     })
     .catch(() => {});
   if (!state.q) input.focus();
-  await run(false);
+  await run();
   return () => controller && controller.abort();
 }
 
