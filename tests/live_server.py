@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import threading
 import time
@@ -11,7 +12,7 @@ from typing import Any
 
 import uvicorn
 
-__all__ = ["serve_in_thread", "stop_process"]
+__all__ = ["free_port", "serve_in_thread", "stop_process"]
 
 
 @contextmanager
@@ -34,6 +35,13 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1", **options: Any) -> Iterat
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def free_port() -> int:
+    """A loopback port free now, for a server process the test starts itself."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def stop_process(process: subprocess.Popen, timeout: float = 30) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,17 +18,11 @@ from ingest.index.embedding import FakeEmbedder
 from ingest.index.layout import IndexLayout
 from ingest.index.vectors import VectorStore
 from retriever.service import SpecMemory
-from tests.live_server import stop_process
+from tests.live_server import free_port, stop_process
 
 pytestmark = pytest.mark.server
 
 CHROMA = Path(sys.executable).with_name("chroma")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,16 +30,11 @@ from retriever import SpecMemory
 from retriever.http import create_app
 from retriever.http.idempotency import CRASH_ENV
 from tests.conftest import REPO
+from tests.live_server import free_port
 from tests.test_faults import build_corpus
 
 TOKEN = "crash-test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def server_env(**extra: str) -> dict[str, str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.live_server import stop_process
+from tests.live_server import free_port, stop_process
 
 REPO = Path(__file__).resolve().parents[1]
 SPECMEM = Path(sys.executable).with_name("specmem")
@@ -64,12 +63,6 @@ def chromium_or_skip() -> str:
         "browser tests skipped: Chromium is not installed (/usr/bin/chromium). `make test` "
         "installs Debian's chromium when it runs as root; otherwise `apt-get install chromium`."
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _specmem(*args: str, env: dict[str, str], **kwargs) -> subprocess.CompletedProcess:

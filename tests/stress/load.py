@@ -26,7 +26,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from tests.live_server import free_port
 
 __all__ = ["run_load"]
 
@@ -54,12 +55,6 @@ QUERIES = [
     "token counting",
 ]
 STATUSES = ("planned", "in-progress", "complete")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _rss_kib(pid: int) -> int:
@@ -268,7 +263,7 @@ def run_load(
     try:
         specs_dir = _prepare(root, specs, env)
         spec_names = sorted(p.name for p in specs_dir.iterdir())
-        port = _free_port()
+        port = free_port()
         server = subprocess.Popen(
             [
                 str(Path(sys.executable).with_name("specmem")),
