@@ -3,9 +3,8 @@
 // changed since the board loaded answers 412; the card shows the conflict and nothing is written.
 
 import { api, ApiError, token } from "./api.js";
-import { h, notice, setTitle, specLink, statusBadge } from "./dom.js";
+import { h, notice, setTitle, specLink, statusBadge, STATUSES } from "./dom.js";
 
-const ORDER = ["draft", "planned", "in-progress", "blocked", "complete", "cancelled", "archived"];
 const ALWAYS = ["planned", "in-progress", "complete"];
 
 export async function render(main, url, ctx) {
@@ -36,7 +35,7 @@ export async function render(main, url, ctx) {
   }
   if (!ctx.isCurrent()) return;
   const present = new Set(specs.map((s) => s.status || "no status"));
-  const statuses = [...ORDER.filter((s) => ALWAYS.includes(s) || present.has(s) || (s === "archived" && withArchived)), ...[...present].filter((s) => !ORDER.includes(s)).sort()];
+  const statuses = [...STATUSES.filter((s) => ALWAYS.includes(s) || present.has(s) || (s === "archived" && withArchived)), ...[...present].filter((s) => !STATUSES.includes(s)).sort()];
   const choices = [...new Set([...statuses.filter((s) => s !== "no status"), "archived"])];
   const lists = new Map();
   for (const status of statuses) {

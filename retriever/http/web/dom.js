@@ -18,6 +18,15 @@ export function h(tag, attrs, ...children) {
   return el;
 }
 
+// Every status specmem reads, in the order of a board's lanes; their colours are `--status-*`
+// in style.css, the one place badges, swatches and the graph take them from.
+export const STATUSES = ["draft", "planned", "in-progress", "blocked", "complete", "cancelled", "archived"];
+
+export function statusColour(status) {
+  const css = getComputedStyle(document.documentElement);
+  return css.getPropertyValue(`--status-${cssName(status)}`).trim() || css.getPropertyValue("--status-none").trim();
+}
+
 export function cssName(text) {
   return String(text || "none").toLowerCase().replace(/[^a-z0-9]+/g, "-");
 }

@@ -4,17 +4,8 @@
 // shows the specs within two links of ID. Drawn by Cytoscape.js (spec 089), loaded only here.
 
 import { api, query } from "./api.js";
-import { h, notice, setTitle, specHref, specLink, statusBadge } from "./dom.js";
+import { h, notice, setTitle, specHref, specLink, statusBadge, statusColour, STATUSES } from "./dom.js";
 
-const COLOURS = {
-  draft: "#7c3aed",
-  planned: "#2563eb",
-  "in-progress": "#b45309",
-  blocked: "#dc2626",
-  complete: "#15803d",
-  cancelled: "#57534e",
-  archived: "#6b7280",
-};
 const MISSING = "#dc2626";
 const CYTOSCAPE_STYLE_ID = "__________cytoscape_stylesheet";
 
@@ -79,7 +70,7 @@ export async function render(main, url, ctx) {
   const status = h("p", { id: "graph-status", class: "muted", "aria-live": "polite" }, "Loading the graph…");
   const canvas = h("div", { id: "graph", class: "graph-canvas", role: "img", "aria-label": "Dependency graph; the list below has every spec in it as a link" });
   const zoom = h("div", { class: "zoom" });
-  const legend = h("ul", { class: "legend", "aria-label": "Colours" }, Object.entries(COLOURS).map(([s, c]) => h("li", {}, h("span", { class: `swatch status-${s}` }), s)), h("li", {}, h("span", { class: "swatch swatch-cycle" }), "cycle"), h("li", {}, h("span", { class: "swatch swatch-missing" }), "dangling"));
+  const legend = h("ul", { class: "legend", "aria-label": "Colours" }, STATUSES.map((s) => h("li", {}, h("span", { class: `swatch status-${s}` }), s)), h("li", {}, h("span", { class: "swatch swatch-cycle" }), "cycle"), h("li", {}, h("span", { class: "swatch swatch-missing" }), "dangling"));
   const list = h("details", { class: "graph-list" });
   main.append(controls, status, h("div", { class: "graph-wrap" }, canvas, zoom), legend, list);
 
@@ -123,7 +114,7 @@ export async function render(main, url, ctx) {
 
   const elements = [
     ...keep.map((n) => ({
-      data: { id: n.spec, label: `${String(n.number).padStart(3, "0")} ${n.title}`, colour: COLOURS[n.status] || "#475569" },
+      data: { id: n.spec, label: `${String(n.number).padStart(3, "0")} ${n.title}`, colour: statusColour(n.status) },
       classes: n.spec === centre ? "centre" : "",
     })),
     ...edges.map((e, i) => ({ data: { id: `e${i}`, source: e.from, target: e.to, kind: e.kind }, classes: `${e.kind}${e.in_cycle ? " cycle" : ""}` })),

@@ -3,9 +3,8 @@
 // never flash back to what was typed before.
 
 import { api, ApiError, query } from "./api.js";
-import { debounce, formatNumber, h, notice, specHref, statusBadge, setTitle } from "./dom.js";
+import { debounce, formatNumber, h, notice, specHref, statusBadge, setTitle, STATUSES } from "./dom.js";
 
-const STATUSES = ["draft", "planned", "in-progress", "blocked", "complete", "cancelled", "archived"];
 const PRIORITIES = ["low", "medium", "high", "critical"];
 const MODES = [
   ["hybrid", "Hybrid (lexical + dense)"],

@@ -164,7 +164,7 @@ function dependencyPanel(report) {
     (report.children || []).length ? [h("h3", {}, "Children"), h("ul", { class: "tree" }, report.children.map((c) => h("li", {}, specLink(c))))] : null,
     (report.related || []).length ? [h("h3", {}, "Related"), h("ul", { class: "tree" }, report.related.map((c) => h("li", {}, specLink(c))))] : null,
     (report.dangling || []).length
-      ? [h("h3", {}, "Dangling links"), h("ul", { class: "tree" }, report.dangling.map((d) => h("li", { class: "dangling" }, `${d.kind} → ${d.ref ?? d.raw} (${d.reason})`)))]
+      ? [h("h3", {}, "Dangling links"), h("ul", { class: "tree" }, report.dangling.map((d) => h("li", { class: "dangling" }, `${d.kind} → ${d.ref} (${d.reason})`)))]
       : null,
     (report.cycles || []).length
       ? [h("h3", {}, "Cycles"), h("ul", { class: "tree" }, report.cycles.map((c) => h("li", { class: "cycle" }, [...c, c[0]].join(" → "))))]
