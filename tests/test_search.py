@@ -134,7 +134,7 @@ def test_a_method_that_did_not_score_a_spec_reports_none(warm):
 
     index, embedder, _ = warm
     # Force the two-stage dense path with a one-chunk shortlist: other specs get no dense score.
-    index.dense = DenseIndex(index.vectors, exact_limit=0, dimensions=4, candidates=1)
+    index.dense = DenseIndex(index.vectors, exact_limit=0, candidates=1)
     hits = search_index(index, "tokens", embed_query=embedder.embed_query, limit=4)
     assert any(hit.components["dense"] is None for hit in hits)
     assert all(hit.to_dict()["components"]["fused"] is not None for hit in hits)

@@ -114,14 +114,14 @@ def test_dense_two_stage_keeps_the_exact_top_chunks():
     from retriever.ranking.dense import DenseIndex
 
     rng = np.random.default_rng(7)
-    # Like sentence embeddings, mostly spanned by a few directions (what PCA relies on).
+    # Like sentence embeddings, mostly spanned by a few directions.
     latent = rng.normal(size=(4000, 8)) @ rng.normal(size=(8, 32))
     vectors = (latent + 0.05 * rng.normal(size=(4000, 32))).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     query = vectors[17] + 0.1 * vectors[99]
     exact = DenseIndex(vectors).scores(query)
-    staged = DenseIndex(vectors, exact_limit=1000, dimensions=16, candidates=500)
-    assert staged.projected is not None
+    staged = DenseIndex(vectors, exact_limit=1000, candidates=500)
+    assert staged.ann is not None
     approximate = staged.scores(query)
     top = np.argsort(-exact)[:20]
     assert np.allclose(
@@ -179,3 +179,18 @@ def test_a_spec_outside_the_dense_shortlist_ranks_below_one_both_methods_found()
     assert fused[0] > fused[1]  # same lexical score; spec 1 was not shortlisted
     assert np.isfinite(fused[1])  # but it keeps its lexical evidence
     assert fused[3] == NEG_INF  # filtered out by every method stays out
+
+
+def test_dense_shortlist_under_a_filter_scores_only_rows_the_filter_lets_through():
+    from retriever.ranking.dense import DenseIndex
+
+    rng = np.random.default_rng(11)
+    vectors = rng.normal(size=(3000, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    staged = DenseIndex(vectors, exact_limit=1000, candidates=200)
+    mask = np.zeros(3000, dtype=bool)
+    mask[::2] = True  # 1,500 eligible rows: still past the exact limit, so the IVF path
+    scores = staged.scores(vectors[4], mask)
+    assert np.isneginf(scores[~mask]).all()
+    assert scores[4] == pytest.approx(1.0, abs=1e-5)
+    assert np.isfinite(scores).sum() == 200

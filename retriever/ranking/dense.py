@@ -1,23 +1,28 @@
-"""Cosine similarity of a query vector with every chunk vector, exact or in two stages.
+"""Cosine similarity of a query vector with every chunk vector: exact, or through an IVF index.
 
-Scoring is one matrix-vector product over L2-normalized float32 rows. It is memory-bound: the
-LeanSpec corpus (9k chunks x 384 floats, 14 MB) takes about 2-4 ms, but ten times that corpus
-(140 MB per query) takes ~30 ms on one core. Above `exact_limit` chunks the index therefore keeps
-a PCA projection of the rows (64 dimensions: a fifth of the bytes), ranks all chunks on it, and
-re-scores the best `candidates` exactly; the others get no dense score (-inf), i.e. no dense vote,
-which only ever concerns chunks far below any spec's best.
+Exact scoring is one matrix-vector product over L2-normalized float32 rows. It is memory-bound:
+the LeanSpec corpus (9k chunks x 384 floats, 14 MB) takes well under a millisecond, ten times that
+corpus (140 MB per query) ~30 ms on one core. Above `exact_limit` chunks the index therefore asks
+faiss's inverted-file index (IndexIVFFlat: the rows grouped around k-means centroids) for the best
+`candidates` chunks, scanning only the lists nearest the query; those come back with their exact
+inner products and the others get no dense score (-inf), i.e. no dense vote, which only ever
+concerns chunks far below any spec's best. At 10x LeanSpec (92k chunks) this took the dense half
+from 2.8 ms to about 0.5 ms, with spec-level recall@10 of 0.99 against exact (specs/090).
 """
 
 from __future__ import annotations
 
+import math
+
+import faiss
 import numpy as np
 
 __all__ = ["DenseIndex"]
 
 EXACT_LIMIT = 30_000
-PROJECTED_DIMENSIONS = 64
-CANDIDATES = 2_000
-PCA_SAMPLE = 20_000
+CANDIDATES = 1_000
+MIN_PROBES = 16
+TRAINING_ROWS_PER_LIST = 40  # faiss warns below 39 rows a centroid
 
 
 class DenseIndex:
@@ -26,24 +31,27 @@ class DenseIndex:
         vectors: np.ndarray,
         *,
         exact_limit: int = EXACT_LIMIT,
-        dimensions: int = PROJECTED_DIMENSIONS,
         candidates: int = CANDIDATES,
     ):
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         self.candidates = candidates
         self.exact_limit = exact_limit
-        self.basis: np.ndarray | None = None
-        self.projected: np.ndarray | None = None
+        self.ann: faiss.IndexIVFFlat | None = None
         rows, width = self.vectors.shape if self.vectors.ndim == 2 else (0, 0)
-        if rows > exact_limit and width > dimensions:
-            # The constant q.mean shifts every score alike, so projecting centred rows keeps the
-            # order of q.v; a sample is enough to find the main directions.
-            step = max(1, rows // PCA_SAMPLE)
-            sample = self.vectors[::step]
-            centred = sample - sample.mean(axis=0)
-            _, _, components = np.linalg.svd(centred, full_matrices=False)
-            self.basis = np.ascontiguousarray(components[:dimensions].T, dtype=np.float32)
-            self.projected = np.ascontiguousarray(self.vectors @ self.basis)
+        if rows > exact_limit and rows > 1 and width:
+            # One searching thread: a server answers many queries at once on few cores.
+            faiss.omp_set_num_threads(1)
+            lists = max(1, int(math.sqrt(rows)))
+            ann = faiss.IndexIVFFlat(
+                faiss.IndexFlatIP(width), width, lists, faiss.METRIC_INNER_PRODUCT
+            )
+            step = max(1, rows // (lists * TRAINING_ROWS_PER_LIST))
+            ann.train(self.vectors[::step])
+            ann.add(self.vectors)
+            # Enough lists that the shortlist is full twice over, and never fewer than 16.
+            per_list = rows / lists
+            ann.nprobe = min(lists, max(MIN_PROBES, 2 * math.ceil(candidates / per_list)))
+            self.ann = ann
 
     def __len__(self) -> int:
         return len(self.vectors)
@@ -52,18 +60,22 @@ class DenseIndex:
         """Cosine of every chunk with `query`; -inf for chunks masked out or not shortlisted."""
         query = np.asarray(query, dtype=np.float32)
         eligible = len(self.vectors) if mask is None else int(mask.sum())
-        if self.projected is None or self.basis is None or eligible <= self.exact_limit:
+        if self.ann is None or eligible <= self.exact_limit:
             if mask is None:
                 return self.vectors @ query
             out = np.full(len(self.vectors), -np.inf, dtype=np.float32)
             rows = np.flatnonzero(mask)
             out[rows] = self.vectors[rows] @ query
             return out
-        approximate = self.projected @ (self.basis.T @ query)
+        params = faiss.SearchParametersIVF()
+        params.nprobe = self.ann.nprobe
         if mask is not None:
-            approximate = np.where(mask, approximate, -np.inf)
-        keep = min(self.candidates, eligible)
-        shortlist = np.argpartition(-approximate, keep - 1)[:keep]
+            bits = np.packbits(mask, bitorder="little")
+            params.sel = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
+        found, ids = self.ann.search(
+            query.reshape(1, -1), min(self.candidates, eligible), params=params
+        )
+        kept = ids[0] >= 0
         out = np.full(len(self.vectors), -np.inf, dtype=np.float32)
-        out[shortlist] = self.vectors[shortlist] @ query
+        out[ids[0][kept]] = found[0][kept]
         return out

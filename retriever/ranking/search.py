@@ -22,7 +22,7 @@ import numpy as np
 
 from ingest.errors import InvalidInput
 
-from .fusion import combine, rrf, spec_scores
+from .fusion import combine, rrf, sparse_spec_scores, spec_scores
 from .query import analyze_query
 from .warm_index import WarmIndex
 
@@ -146,7 +146,7 @@ def rank_specs(
             raise InvalidInput("dense ranking needs the query vector and the index's vectors")
         chunk_scores["dense"] = index.dense.scores(query_vector, chunk_mask)
     components = {
-        name: spec_scores(np.asarray(values, dtype=np.float32), index.starts, params.second_weight)
+        name: _spec_level(index, np.asarray(values, dtype=np.float32), params, chunk_mask)
         for name, values in chunk_scores.items()
         if name != "identifier" or analyzed.identifiers
     }
@@ -164,6 +164,28 @@ def rank_specs(
         matched = (components["lexical"] > 0) | (components["identifier"] > 0)
         fused = np.where(matched, fused, -np.inf).astype(np.float32)
     return Ranking(fused, components, chunk_scores)
+
+
+SPARSE_SHARE = 0.25  # below this share of chunks off the background, aggregate just those
+
+
+def _spec_level(
+    index: WarmIndex, values: np.ndarray, params: RankingParams, chunk_mask: np.ndarray | None
+) -> np.ndarray:
+    """Spec scores of one method's chunk scores: over the chunks that scored, when those are
+    few (a dense shortlist; BM25 for a query of rare words), else over every chunk."""
+    if not len(values):
+        return spec_scores(values, index.starts, params.second_weight)
+    shortlisted = np.isfinite(values)
+    if not shortlisted.all():
+        if chunk_mask is None and shortlisted.sum() < SPARSE_SHARE * len(values):
+            rows = np.flatnonzero(shortlisted)
+            return sparse_spec_scores(values, rows, index.spec_of, -np.inf, params.second_weight)
+    elif chunk_mask is None:
+        rows = np.flatnonzero(values)
+        if len(rows) < SPARSE_SHARE * len(values) and (values[rows] > 0).all():
+            return sparse_spec_scores(values, rows, index.spec_of, 0.0, params.second_weight)
+    return spec_scores(values, index.starts, params.second_weight)
 
 
 def _floored(components: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -141,6 +141,7 @@ class WarmIndex:
         self.spec_position = {name: i for i, name in enumerate(names)}
         self.starts = np.array(starts, dtype=np.int64)
         self.counts = np.diff(np.append(self.starts, len(self.chunks)))
+        self.spec_of = np.repeat(np.arange(len(names), dtype=np.int64), self.counts)
         self.specs = [specs.get(name) or SpecInfo(name) for name in names]
         if previous is None:
             self.bm25 = _postings(self.chunks, lexical_document)
