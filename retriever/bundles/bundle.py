@@ -1,9 +1,10 @@
 """The bundle's shapes (spec 004) and the last step of building one: from the pieces the packer
 chose to the rendered markdown, measured, and cut until it fits the budget.
 
-Token counts are not additive where pieces join (cl100k merges ".\\n\\n" and similar), so the
-string is measured as a whole; while it is over budget the least valuable piece is cut or dropped,
-and what estimates left unused is given back to a cut piece.
+The packer's per-piece estimates are not what the joined string counts (cl100k merges ".\\n\\n" and
+similar), so the string is measured as a whole (exactly, from its blocks' counts: count_joined);
+while it is over budget the least valuable piece is cut or dropped, and what estimates left
+unused is given back to a cut piece.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from ingest.specs.model import Spec
 
 from .context_sections import Section, spec_sections
 from .packing import Step
-from .render import fit_text, fit_text_hard, join_blocks
+from .render import fit_text, fit_text_hard, join_counted
 
 __all__ = ["ContextBundle", "ContextItem", "Owner", "Piece", "fit_bundle"]
 
@@ -84,10 +85,12 @@ class Piece:
     owner: int  # index into the bundle's owners (candidates, then decisions)
     role: str  # "summary", "section", "history" or "decision"
     text: str
+    tokens: int  # cl100k count of `text`
     section: Section | None = None
     # A summary's header without its first sentence, used once the section that holds the
     # sentence is in the bundle too (it would say the same thing twice), and that section's key.
     short_text: str | None = None
+    short_tokens: int = 0
     shortened_by: str | None = None
     frees: int = 0  # tokens taking this piece removes elsewhere (the sentence's section)
 
@@ -116,8 +119,9 @@ def fit_bundle(
     """Render the chosen pieces; while the measured string is over budget, cut or drop the
     least valuable piece (cut pieces first) and measure again. Then give what the estimates
     left unused (cutting at a sentence end, joins that merge) back to a cut piece."""
+    title_tokens = count_tokens(title)
     while True:
-        rendering = _render(title, owners, chosen)
+        rendering = _render(title, title_tokens, owners, chosen)
         if rendering.tokens <= budget:
             break
         if not chosen:
@@ -143,7 +147,7 @@ def fit_bundle(
         before = chosen[key]
         grown = (before or 0) + gap
         chosen[key] = None if grown >= steps[key].tokens else grown
-        attempt = _render(title, owners, chosen)
+        attempt = _render(title, title_tokens, owners, chosen)
         if attempt.tokens > budget:
             chosen[key] = before
             break
@@ -154,22 +158,24 @@ def fit_bundle(
 @dataclass
 class _Rendering:
     groups: list[tuple[Owner, list[Piece]]]
-    texts: list[tuple[str, list[bool]]]
+    texts: list[tuple[str, int, list[bool]]]
     text: str
     tokens: int
 
     def items(self) -> list[ContextItem]:
         return [
-            _item(owner, picked, text, cuts)
-            for (owner, picked), (text, cuts) in zip(self.groups, self.texts, strict=True)
+            _item(owner, picked, text, tokens, cuts)
+            for (owner, picked), (text, tokens, cuts) in zip(self.groups, self.texts, strict=True)
         ]
 
 
-def _render(title: str, owners: list[Owner], chosen: Mapping[str, int | None]) -> _Rendering:
+def _render(
+    title: str, title_tokens: int, owners: list[Owner], chosen: Mapping[str, int | None]
+) -> _Rendering:
     groups = _picked(owners, chosen)
     texts = [_owner_text(picked, chosen) for _, picked in groups]
-    text = join_blocks([title, *(item_text for item_text, _ in texts)])
-    return _Rendering(groups, texts, text, count_tokens(text))
+    text, tokens = join_counted([(title, title_tokens), *((t, n) for t, n, _ in texts)])
+    return _Rendering(groups, texts, text, tokens)
 
 
 def _is_required(key: str, chosen: Mapping[str, int | None], steps: Mapping[str, Step]) -> bool:
@@ -184,21 +190,32 @@ def _picked(
     return [(owner, picked) for owner, picked in groups if picked]
 
 
-def _owner_text(picked: list[Piece], chosen: Mapping[str, int | None]) -> tuple[str, list[bool]]:
-    """An item's markdown, and for each of its sections whether it was cut."""
-    blocks, cut_sections = [], []
+def _owner_text(
+    picked: list[Piece], chosen: Mapping[str, int | None]
+) -> tuple[str, int, list[bool]]:
+    """An item's markdown, its token count, and for each of its sections whether it was cut."""
+    blocks: list[tuple[str, int]] = []
+    cut_sections = []
     for piece in picked:
         limit = chosen[piece.key]
-        text = piece.text if limit is None else fit_text(piece.text, limit - 1 + piece.frees)
-        if piece.shortened_by is not None and piece.shortened_by in chosen:
-            text = piece.short_text or text
-        blocks.append(text)
+        if piece.short_text and piece.shortened_by is not None and piece.shortened_by in chosen:
+            block = (piece.short_text, piece.short_tokens)
+        elif limit is None:
+            block = (piece.text, piece.tokens)
+        else:
+            text = fit_text(piece.text, limit - 1 + piece.frees)
+            # fit_text counted what it returns: the count is remembered, not redone.
+            block = (text, piece.tokens if text == piece.text else count_tokens(text))
+        blocks.append(block)
         if piece.section is not None:
-            cut_sections.append(text != piece.text)
-    return join_blocks(blocks), cut_sections
+            cut_sections.append(block[0] != piece.text)
+    text, tokens = join_counted(blocks)
+    return text, tokens, cut_sections
 
 
-def _item(owner: Owner, picked: list[Piece], text: str, cut_sections: list[bool]) -> ContextItem:
+def _item(
+    owner: Owner, picked: list[Piece], text: str, tokens: int, cut_sections: list[bool]
+) -> ContextItem:
     spec = owner.spec
     with_sections = [piece.section for piece in picked if piece.section is not None]
     sections = [_section_dict(s, cut) for s, cut in zip(with_sections, cut_sections, strict=True)]
@@ -219,7 +236,7 @@ def _item(owner: Owner, picked: list[Piece], text: str, cut_sections: list[bool]
         resolution=resolution,
         reason=owner.reason,
         score=round(owner.relevance, 4),
-        tokens=count_tokens(text),
+        tokens=tokens,
         source=_source(spec, [p.section for p in picked if p.section is not None]),
         text=text,
         kind=owner.kind,

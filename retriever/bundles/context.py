@@ -6,8 +6,9 @@
       -> packed into the budget (retriever.bundles.packing) -> rendered, measured, cut to fit (retriever.bundles.bundle)
 
 The invariant every front door relies on: `tokens` is the cl100k count of `rendered` and never
-exceeds `budget`. The packer works on per-piece counts; the final string is measured again and
-cut until it fits, because counts are not additive where pieces join.
+exceeds `budget`. The packer works on per-piece counts; the final string is measured again (from
+its blocks' counts, exactly) and cut until it fits, because counts are not additive where pieces
+join.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 from ingest.errors import BackendUnavailable, IndexMismatch, InvalidInput, NoIndex
-from ingest.index.tokens import count_tokens
+from ingest.index.tokens import count_joined, count_tokens
 from ingest.specs.model import Spec
 from ingest.specs.store import Catalog
 
@@ -269,9 +270,21 @@ def _spec_steps(
     header = spec_header(spec.dir_name, spec.title, status, owner.reason, summary.sentence)
     summary_key = f"{prefix}:0summary"
     header_tokens = _count_short(header)
-    sentence_tokens = header_tokens - _count_short(short)
+    short_tokens = _count_short(short)
+    sentence_tokens = header_tokens - short_tokens
     sentence_key = f"{prefix}:1s{summary.section:04d}" if summary.section is not None else None
-    owner.pieces.append(Piece(summary_key, position, "summary", header, None, short, sentence_key))
+    owner.pieces.append(
+        Piece(
+            summary_key,
+            position,
+            "summary",
+            header,
+            header_tokens,
+            short_text=short,
+            short_tokens=short_tokens,
+            shortened_by=sentence_key,
+        )
+    )
     summary_value = SEED_SUMMARY_VALUE if owner.kind == "seed" else SUMMARY_VALUE
     steps = [Step(summary_key, header_tokens + 1, summary_value * relevance)]
     sections = spec_sections(spec)
@@ -284,7 +297,9 @@ def _spec_steps(
         key = f"{prefix}:1s{section.order:04d}"
         # The section that holds the summary's sentence costs that much less: the header drops it.
         saved = sentence_tokens if key == sentence_key else 0
-        owner.pieces.append(Piece(key, position, "section", section.text, section, frees=saved))
+        owner.pieces.append(
+            Piece(key, position, "section", section.text, section.tokens, section, frees=saved)
+        )
         steps.append(
             Step(
                 key,
@@ -297,10 +312,9 @@ def _spec_steps(
     lines = history_block(history)
     if lines:
         key = f"{prefix}:2history"
-        owner.pieces.append(Piece(key, position, "history", lines))
-        steps.append(
-            Step(key, _count_short(lines) + 1, HISTORY_VALUE * relevance, requires=summary_key)
-        )
+        lines_tokens = _count_short(lines)
+        owner.pieces.append(Piece(key, position, "history", lines, lines_tokens))
+        steps.append(Step(key, lines_tokens + 1, HISTORY_VALUE * relevance, requires=summary_key))
     return steps
 
 
@@ -341,8 +355,9 @@ def _decision_step(position: int, owner: Owner, section: Section) -> Step:
     )
     text = f"{header}\n\n{section.text}"
     key = f"{position:03d}:decision"
-    owner.pieces.append(Piece(key, position, "decision", text, section))
     header_tokens = _count_short(header)
+    tokens = count_joined([(header, header_tokens), (section.text, section.tokens)])
+    owner.pieces.append(Piece(key, position, "decision", text, tokens, section))
     # Header + blank line + section, counted apart: the bundle is measured exactly at the end.
     return Step(
         key,

@@ -2,7 +2,8 @@
 
 What an agent pastes into its prompt: a title line, then one block per item. Blocks are joined by
 a blank line. Token counts are not additive across joins (cl100k merges ".\\n\\n" and similar),
-so the packer works on per-block counts and the bundle is measured once more as the final string.
+so the packer works on per-block estimates and the bundle is measured once more as the final
+string, from its blocks' counts (ingest.index.tokens.count_joined).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from ingest.index.tokens import count_tokens, get_encoding
+from ingest.index.tokens import count_joined, count_tokens, get_encoding
 
 __all__ = [
     "BLOCK_SEPARATOR",
@@ -23,6 +24,7 @@ __all__ = [
     "fit_text_hard",
     "history_block",
     "join_blocks",
+    "join_counted",
     "spec_header",
 ]
 
@@ -39,6 +41,12 @@ _BOUNDARY = re.compile(r"(?:\n|[.!?;:](?=\s))")
 
 def join_blocks(blocks: Sequence[str]) -> str:
     return BLOCK_SEPARATOR.join(block for block in blocks if block)
+
+
+def join_counted(blocks: Sequence[tuple[str, int]]) -> tuple[str, int]:
+    """join_blocks of (text, its token count) blocks, and the count of what it returns."""
+    kept = [block for block in blocks if block[0]]
+    return BLOCK_SEPARATOR.join(text for text, _ in kept), count_joined(kept, BLOCK_SEPARATOR)
 
 
 @lru_cache(maxsize=512)
