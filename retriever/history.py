@@ -7,9 +7,17 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ingest.specs.model import Spec
+
 from .events import parse_timestamp
 
-__all__ = ["merge_history", "since_filter"]
+__all__ = [
+    "merge_history",
+    "merge_parsed",
+    "parsed_transitions",
+    "since_filter",
+    "spec_transitions",
+]
 
 _OLDEST = dt.datetime.min.replace(tzinfo=dt.UTC)
 
@@ -26,22 +34,47 @@ def merge_history(
     so items are ordered by their parsed UTC moment; unreadable ones (and moments UTC cannot
     hold) sort last.
     """
-    items: list[dict[str, Any]] = [
+    return merge_parsed(parsed_transitions(transitions), events, limit, commits)
+
+
+Dated = tuple[dt.datetime, dict[str, Any]]
+
+
+def parsed_transitions(transitions: Sequence[Mapping[str, Any]]) -> tuple[Dated, ...]:
+    """A spec's frontmatter transitions as history items with their moments: parsing is most of
+    what merging costs, and a spec version's transitions never change (Spec.derive keeps them)."""
+    items = [
         {"kind": "transition", "at": t.get("at") or None, "status": t.get("status")}
         for t in transitions
         if isinstance(t, Mapping)
     ]
-    items.extend({"kind": "event", **event} for event in events)
-    items.extend(dict(commit) for commit in commits)
+    return tuple((_moment(item), item) for item in items)
 
-    def moment(item: dict[str, Any]) -> dt.datetime:
-        return parse_timestamp(item.get("at")) or _OLDEST
 
+def merge_parsed(
+    transitions: Sequence[Dated],
+    events: Sequence[Mapping[str, Any]],
+    limit: int,
+    commits: Sequence[Mapping[str, Any]] = (),
+) -> list[dict[str, Any]]:
+    """merge_history of transitions parsed already (parsed_transitions)."""
+    dated: list[Dated] = [(moment, dict(item)) for moment, item in transitions]
+    dated.extend((_moment(item), item) for item in ({"kind": "event", **e} for e in events))
+    dated.extend((_moment(item), item) for item in (dict(commit) for commit in commits))
     # Ties on the moment go to the later item: frontmatter lists transitions oldest first.
-    ordered = sorted(enumerate(items), key=lambda pair: (moment(pair[1]), pair[0]), reverse=True)
-    return [item for _, item in ordered][: max(0, limit)]
+    ordered = sorted(range(len(dated)), key=lambda i: (dated[i][0], i), reverse=True)
+    return [dated[i][1] for i in ordered][: max(0, limit)]
+
+
+def _moment(item: Mapping[str, Any]) -> dt.datetime:
+    return parse_timestamp(item.get("at")) or _OLDEST
 
 
 def since_filter(items: Sequence[dict[str, Any]], since: dt.datetime) -> list[dict[str, Any]]:
     """The items at or after `since`; an item whose time cannot be read is kept out."""
     return [item for item in items if (parse_timestamp(item.get("at")) or _OLDEST) >= since]
+
+
+def spec_transitions(spec: Spec) -> tuple[Dated, ...]:
+    """parsed_transitions of the spec's frontmatter, once per spec version."""
+    return spec.derive("parsed_transitions", lambda: parsed_transitions(spec.meta.transitions))

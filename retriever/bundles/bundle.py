@@ -79,7 +79,7 @@ class ContextBundle:
         }
 
 
-@dataclass
+@dataclass(slots=True)  # slots: one per section of every candidate, made on every bundle
 class Piece:
     key: str
     owner: int  # index into the bundle's owners (candidates, then decisions)
@@ -120,8 +120,15 @@ def fit_bundle(
     least valuable piece (cut pieces first) and measure again. Then give what the estimates
     left unused (cutting at a sentence end, joins that merge) back to a cut piece."""
     title_tokens = count_tokens(title)
+    # Each piece's place (its owner, then its reading order there): every render groups the
+    # few chosen pieces from this, instead of scanning every piece of every candidate.
+    where = {
+        piece.key: (position, order, piece)
+        for position, owner in enumerate(owners)
+        for order, piece in enumerate(owner.pieces)
+    }
     while True:
-        rendering = _render(title, title_tokens, owners, chosen)
+        rendering = _render(title, title_tokens, owners, where, chosen)
         if rendering.tokens <= budget:
             break
         if not chosen:
@@ -147,7 +154,7 @@ def fit_bundle(
         before = chosen[key]
         grown = (before or 0) + gap
         chosen[key] = None if grown >= steps[key].tokens else grown
-        attempt = _render(title, title_tokens, owners, chosen)
+        attempt = _render(title, title_tokens, owners, where, chosen)
         if attempt.tokens > budget:
             chosen[key] = before
             break
@@ -169,10 +176,17 @@ class _Rendering:
         ]
 
 
+_Places = Mapping[str, tuple[int, int, Piece]]
+
+
 def _render(
-    title: str, title_tokens: int, owners: list[Owner], chosen: Mapping[str, int | None]
+    title: str,
+    title_tokens: int,
+    owners: list[Owner],
+    where: _Places,
+    chosen: Mapping[str, int | None],
 ) -> _Rendering:
-    groups = _picked(owners, chosen)
+    groups = _picked(owners, where, chosen)
     texts = [_owner_text(picked, chosen) for _, picked in groups]
     text, tokens = join_counted([(title, title_tokens), *((t, n) for t, n, _ in texts)])
     return _Rendering(groups, texts, text, tokens)
@@ -183,11 +197,13 @@ def _is_required(key: str, chosen: Mapping[str, int | None], steps: Mapping[str,
 
 
 def _picked(
-    owners: list[Owner], chosen: Mapping[str, int | None]
+    owners: list[Owner], where: _Places, chosen: Mapping[str, int | None]
 ) -> list[tuple[Owner, list[Piece]]]:
     """Each owner with anything chosen, and its chosen pieces in reading order."""
-    groups = [(owner, [p for p in owner.pieces if p.key in chosen]) for owner in owners]
-    return [(owner, picked) for owner, picked in groups if picked]
+    groups: dict[int, list[Piece]] = {}
+    for position, _, piece in sorted(where[key] for key in chosen):
+        groups.setdefault(position, []).append(piece)
+    return [(owners[position], picked) for position, picked in groups.items()]
 
 
 def _owner_text(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from ingest.errors import BackendUnavailable, IndexMismatch, InvalidInput, NoIndex
@@ -23,7 +22,7 @@ from ingest.index.tokens import count_joined, count_tokens
 from ingest.specs.model import Spec
 from ingest.specs.store import Catalog
 
-from ..history import merge_history
+from ..history import merge_parsed, spec_transitions
 from .bundle import ContextBundle, ContextItem, Owner, Piece, fit_bundle
 from .context_index import SectionIndex, section_index
 from .context_sections import Section, first_sentence, spec_sections
@@ -33,7 +32,7 @@ from .render import (
     bundle_title,
     decision_header,
     history_block,
-    spec_header,
+    spec_header_lines,
 )
 
 __all__ = [
@@ -222,16 +221,12 @@ def build_context(
     )
 
 
-# Headers and history lines recur across bundles while their specs are unchanged.
-_count_short = lru_cache(maxsize=8192)(count_tokens)
-
-
 def _transitions_only(spec: Spec) -> list[dict[str, Any]]:
     """Parsing and ordering timestamps costs more than the rest of a spec's steps: once per
     spec version, kept with the version (Spec.derive)."""
     return list(
         spec.derive(
-            "transitions", lambda: tuple(merge_history(spec.meta.transitions, [], limit=20))
+            "transitions", lambda: tuple(merge_parsed(spec_transitions(spec), [], limit=20))
         )
     )
 
@@ -265,12 +260,11 @@ def _spec_steps(
     newer = index.graph.superseded_by.get(spec.dir_name)
     status = spec.meta.status or "no status"
     status = f"{status} · superseded by {', '.join(newer)}" if newer else status
-    short = spec_header(spec.dir_name, spec.title, status, owner.reason, "")
     summary = first_sentence(spec)
-    header = spec_header(spec.dir_name, spec.title, status, owner.reason, summary.sentence)
+    short, short_tokens, header, header_tokens = _counted_headers(
+        spec_header_lines(spec.dir_name, spec.title, status, owner.reason, summary.sentence)
+    )
     summary_key = f"{prefix}:0summary"
-    header_tokens = _count_short(header)
-    short_tokens = _count_short(short)
     sentence_tokens = header_tokens - short_tokens
     sentence_key = f"{prefix}:1s{summary.section:04d}" if summary.section is not None else None
     owner.pieces.append(
@@ -289,6 +283,7 @@ def _spec_steps(
     steps = [Step(summary_key, header_tokens + 1, summary_value * relevance)]
     sections = spec_sections(spec)
     shares = _section_shares(
+        spec,
         sections,
         index.spec_section_scores(query_scores, spec.dir_name) if query_scores is not None else [],
         matches.get(spec.dir_name, ()),
@@ -312,13 +307,27 @@ def _spec_steps(
     lines = history_block(history)
     if lines:
         key = f"{prefix}:2history"
-        lines_tokens = _count_short(lines)
+        lines_tokens = count_tokens(lines)
         owner.pieces.append(Piece(key, position, "history", lines, lines_tokens))
         steps.append(Step(key, lines_tokens + 1, HISTORY_VALUE * relevance, requires=summary_key))
     return steps
 
 
+def _counted_headers(lines: Sequence[str]) -> tuple[str, int, str, int]:
+    """A spec's short header (title and reason lines), the full one (with its first sentence),
+    and their exact counts, joined from each line's count: the reason line is new with every
+    query, the others are counted once (ingest.index.tokens remembers recent counts)."""
+    counted = [(line, count_tokens(line)) for line in lines]
+    short_tokens = count_joined(counted[:2], "\n")
+    short = "\n".join(lines[:2])
+    if len(lines) == 2:
+        return short, short_tokens, short, short_tokens
+    header_tokens = count_joined([(short, short_tokens), *counted[2:]], "\n")
+    return short, short_tokens, "\n".join(lines), header_tokens
+
+
 def _section_shares(
+    spec: Spec,
     sections: Sequence[Section],
     query_scores: Sequence[float],
     matched: Sequence[tuple[str, int, int]],
@@ -328,19 +337,29 @@ def _section_shares(
     sections search matched counted as the best match."""
     if not sections:
         return []
-    by_kind = [KIND_WEIGHT.get(s.kind, 0.5) * max(s.tokens, 1) ** 0.5 for s in sections]
+    by_kind, kind_total = _kind_weights(spec, sections)
     by_query = list(query_scores) if len(query_scores) == len(sections) else [0.0] * len(sections)
-    top = max(by_query, default=0.0)
-    for position, section in enumerate(sections):
-        if any(_overlaps(section, match) for match in matched):
-            by_query[position] = max(by_query[position], top, 1.0)
-    kind_total = sum(by_kind)
+    if matched:
+        top = max(by_query, default=0.0)
+        for position, section in enumerate(sections):
+            if any(_overlaps(section, match) for match in matched):
+                by_query[position] = max(by_query[position], top, 1.0)
     query_total = sum(by_query)
     if query_total <= 0:
         return [k / kind_total for k in by_kind]
     return [
         0.5 * k / kind_total + 0.5 * q / query_total for k, q in zip(by_kind, by_query, strict=True)
     ]
+
+
+def _kind_weights(spec: Spec, sections: Sequence[Section]) -> tuple[tuple[float, ...], float]:
+    """The kind half of _section_shares and its total: a property of the spec version alone."""
+
+    def weights() -> tuple[tuple[float, ...], float]:
+        found = tuple(KIND_WEIGHT.get(s.kind, 0.5) * max(s.tokens, 1) ** 0.5 for s in sections)
+        return found, sum(found)
+
+    return spec.derive("section_kind_weights", weights)
 
 
 def _overlaps(section: Section, match: tuple[str, int, int]) -> bool:
@@ -355,7 +374,7 @@ def _decision_step(position: int, owner: Owner, section: Section) -> Step:
     )
     text = f"{header}\n\n{section.text}"
     key = f"{position:03d}:decision"
-    header_tokens = _count_short(header)
+    header_tokens = count_tokens(header)
     tokens = count_joined([(header, header_tokens), (section.text, section.tokens)])
     owner.pieces.append(Piece(key, position, "decision", text, tokens, section))
     # Header + blank line + section, counted apart: the bundle is measured exactly at the end.

@@ -75,6 +75,15 @@ class SectionIndex:
         # Specs with at least one section, in index order, and where their sections start.
         self._ranked = [name for name, span in self.by_spec.items() if len(span)]
         self._starts = np.array([self.by_spec[n].start for n in self._ranked], dtype=np.int64)
+        # Which sections record a decision, and each section's spec: top_decisions filters the
+        # whole corpus on every bundle, so both are arrays, not per-section Python checks.
+        self._decisions = np.array([s.records_decision for s in self.sections], dtype=bool)
+        names = list(self.by_spec)
+        self._spec_ids = {name: i for i, name in enumerate(names)}
+        self._section_spec = np.repeat(
+            np.arange(len(names), dtype=np.int32),
+            [len(span) for span in self.by_spec.values()],
+        )
         self.graph = graph_of(catalog)  # cached with the sections: same version
 
     def scores(self, query: str) -> np.ndarray:
@@ -82,7 +91,7 @@ class SectionIndex:
 
     def spec_section_scores(self, scores: np.ndarray, spec: str) -> list[float]:
         span = self.by_spec.get(spec)
-        return [] if span is None else [float(scores[i]) for i in span]
+        return [] if span is None else scores[span.start : span.stop].tolist()
 
     def rank_specs(self, scores: np.ndarray, limit: int) -> list[tuple[str, float]]:
         """Specs by best section + SECOND_SECTION_WEIGHT x second best; only those that match."""
@@ -108,15 +117,16 @@ class SectionIndex:
         if not len(scores) or float(scores.max()) <= 0:
             return []
         floor = max(float(scores.max()) * min_share, 1e-9)
-        skipped = set(exclude)
-        picked: list[SectionScore] = []
-        for i in np.argsort(-scores, kind="stable"):
-            if scores[i] < floor or len(picked) >= limit:
-                break
-            section = self.sections[i]
-            if section.records_decision and section.spec not in skipped:
-                picked.append(SectionScore(section, float(scores[i])))
-        return picked
+        eligible = self._decisions & (scores >= floor)
+        skipped = [self._spec_ids[name] for name in exclude if name in self._spec_ids]
+        if skipped:
+            blocked = np.zeros(len(self._spec_ids), dtype=bool)
+            blocked[skipped] = True
+            eligible &= ~blocked[self._section_spec]
+        rows = np.flatnonzero(eligible)
+        # Best first; equal scores in corpus order, as a stable sort of every section gave.
+        rows = rows[np.argsort(-scores[rows], kind="stable")][:limit]
+        return [SectionScore(self.sections[i], float(scores[i])) for i in rows]
 
 
 def _section_terms(spec: Spec) -> tuple[list[str], ...]:

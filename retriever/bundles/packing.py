@@ -15,14 +15,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 __all__ = ["MIN_CUT_TOKENS", "Plan", "Step", "pack"]
 
 MIN_CUT_TOKENS = 24  # a cut piece shorter than this says too little to be worth its header
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
+    """A tuple, not a dataclass: a bundle makes hundreds of them (one per section of every
+    candidate spec) and a frozen dataclass's construction costs several times as much."""
+
     key: str  # unique among the steps given to pack
     tokens: int  # what taking it adds to the bundle
     value: float

@@ -26,6 +26,7 @@ __all__ = [
     "join_blocks",
     "join_counted",
     "spec_header",
+    "spec_header_lines",
 ]
 
 BLOCK_SEPARATOR = "\n\n"
@@ -97,10 +98,19 @@ def spec_header(spec: str, title: str, status: str | None, reason: str, summary:
 
     Alone it is the spec's one-line summary resolution; its sections follow it otherwise.
     """
+    return "\n".join(spec_header_lines(spec, title, status, reason, summary))
+
+
+def spec_header_lines(
+    spec: str, title: str, status: str | None, reason: str, summary: str
+) -> list[str]:
+    """spec_header's lines: the first and last stay the same for a spec version, the middle one
+    (the reason, with the query's score) changes with every query, so a caller can count them
+    apart and encode only the middle one again."""
     lines = [f"## {spec}: {title}".rstrip(), f"_{status or 'no status'} · {reason}_"]
     if summary:
         lines.append(_clip(summary, MAX_SUMMARY_CHARS))
-    return "\n".join(lines)
+    return lines
 
 
 def decision_header(spec: str, title: str, heading: str, status: str | None, reason: str) -> str:
