@@ -47,10 +47,11 @@ from .dependencies import dependency_map, dependency_report
 from .devlog import DevlogEvent, DevlogLog
 from .events import EventHook, EventStore, event_log_path, normalize_event
 from .git_history import GitLog
-from .history import merge_history, since_filter
+from .history import merge_history, merge_parsed, since_filter, spec_transitions
 from .index_follower import IndexFollower
 from .live_catalog import LiveCatalog
 from .project_stats import project_stats
+from .ranking.overlap import EmbeddingOverlap
 from .request_model import QUERY_MAX_CHARS, AttributionRequest
 from .token_usage import every_spec_tokens, token_usage
 from .write_gate import WriteGate
@@ -98,6 +99,7 @@ class SpecMemory:
         self.devlog = DevlogLog(self.event_log)
         self.git = GitLog(self.settings.specs_dir, self.catalog)
         self._token_counts: dict[str, dict[str, int]] = {}  # encoding -> content hash -> tokens
+        self.embedding_overlap = EmbeddingOverlap()  # a hybrid search embeds beside its BM25
 
     # -- reading specs -------------------------------------------------------------------------
 
@@ -374,6 +376,7 @@ class SpecMemory:
             priority=sorted(priorities),
             mode=mode,
             params=params or RankingParams(),
+            overlap=self.embedding_overlap,
         )
         newer = graph_of(self.catalog()).superseded_by
         for hit in hits:  # a replaced decision is still found, and marked as replaced
@@ -586,8 +589,8 @@ class SpecMemory:
             for name, found in self.git.commits_of(list(by_spec)).items()
         }
         return {
-            name: merge_history(
-                spec.meta.transitions, recent.get(name, []), limit, commits.get(name, [])
+            name: merge_parsed(
+                spec_transitions(spec), recent.get(name, []), limit, commits.get(name, [])
             )
             for name, spec in by_spec.items()
             if recent.get(name) or commits.get(name)

@@ -58,15 +58,23 @@ class DenseIndex:
 
     def scores(self, query: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         """Cosine of every chunk with `query`; -inf for chunks masked out or not shortlisted."""
+        return self.search(query, mask)[0]
+
+    def search(
+        self, query: np.ndarray, mask: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """`scores`, and the ascending rows that have a score when those are a shortlist (None
+        when every eligible chunk was scored exactly): the spec scores are then aggregated over
+        the shortlist alone, without scanning the whole array to find it again."""
         query = np.asarray(query, dtype=np.float32)
         eligible = len(self.vectors) if mask is None else int(mask.sum())
         if self.ann is None or eligible <= self.exact_limit:
             if mask is None:
-                return self.vectors @ query
+                return self.vectors @ query, None
             out = np.full(len(self.vectors), -np.inf, dtype=np.float32)
             rows = np.flatnonzero(mask)
             out[rows] = self.vectors[rows] @ query
-            return out
+            return out, None
         params = faiss.SearchParametersIVF()
         params.nprobe = self.ann.nprobe
         if mask is not None:
@@ -76,6 +84,7 @@ class DenseIndex:
             query.reshape(1, -1), min(self.candidates, eligible), params=params
         )
         kept = ids[0] >= 0
+        rows, values = ids[0][kept], found[0][kept]
         out = np.full(len(self.vectors), -np.inf, dtype=np.float32)
-        out[ids[0][kept]] = found[0][kept]
-        return out
+        out[rows] = values
+        return out, np.sort(rows)

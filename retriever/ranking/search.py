@@ -23,6 +23,7 @@ import numpy as np
 from ingest.errors import InvalidInput
 
 from .fusion import combine, rrf, sparse_spec_scores, spec_scores
+from .overlap import EmbeddingOverlap, Vector
 from .query import analyze_query
 from .warm_index import WarmIndex
 
@@ -120,7 +121,7 @@ class Ranking:
 def rank_specs(
     index: WarmIndex,
     query: str,
-    query_vector: np.ndarray | None,
+    query_vector: np.ndarray | Vector | None,
     *,
     mode: str = "hybrid",
     chunk_mask: np.ndarray | None = None,
@@ -141,15 +142,24 @@ def rank_specs(
         chunk_scores = {
             name: np.where(chunk_mask, values, -np.inf) for name, values in chunk_scores.items()
         }
-    if mode in ("hybrid", "dense"):
-        if query_vector is None or index.dense is None:
-            raise InvalidInput("dense ranking needs the query vector and the index's vectors")
-        chunk_scores["dense"] = index.dense.scores(query_vector, chunk_mask)
-    components = {
+    # The lexical methods' spec scores first: an embedding started beside this call (overlap)
+    # runs meanwhile, and the vector is asked for only when the dense half needs it.
+    aggregated = {
         name: _spec_level(index, np.asarray(values, dtype=np.float32), params, chunk_mask)
         for name, values in chunk_scores.items()
         if name != "identifier" or analyzed.identifiers
     }
+    if mode in ("hybrid", "dense"):
+        if query_vector is None or index.dense is None:
+            raise InvalidInput("dense ranking needs the query vector and the index's vectors")
+        vector = query_vector() if callable(query_vector) else query_vector
+        dense, shortlist = index.dense.search(vector, chunk_mask)
+        chunk_scores["dense"] = dense
+        aggregated["dense"] = _spec_level(
+            index, np.asarray(dense, dtype=np.float32), params, chunk_mask, shortlist
+        )
+    # In the order of chunk_scores: the fusion sums its components in this order.
+    components = {name: aggregated[name] for name in chunk_scores if name in aggregated}
     if "identifier" in chunk_scores and "identifier" not in components:
         # No identifier in the query: zero for every spec a filter lets through, computed
         # without aggregating a chunk array of zeros.
@@ -170,20 +180,24 @@ SPARSE_SHARE = 0.25  # below this share of chunks off the background, aggregate 
 
 
 def _spec_level(
-    index: WarmIndex, values: np.ndarray, params: RankingParams, chunk_mask: np.ndarray | None
+    index: WarmIndex,
+    values: np.ndarray,
+    params: RankingParams,
+    chunk_mask: np.ndarray | None,
+    shortlist: np.ndarray | None = None,
 ) -> np.ndarray:
     """Spec scores of one method's chunk scores: over the chunks that scored, when those are
-    few (a dense shortlist; BM25 for a query of rare words), else over every chunk."""
+    few (a dense shortlist, whose rows the dense index gives; BM25 for a query of rare words),
+    else over every chunk."""
+    if shortlist is not None:
+        return sparse_spec_scores(values, shortlist, index.spec_of, -np.inf, params.second_weight)
     if not len(values):
         return spec_scores(values, index.starts, params.second_weight)
-    shortlisted = np.isfinite(values)
-    if not shortlisted.all():
-        if chunk_mask is None and shortlisted.sum() < SPARSE_SHARE * len(values):
-            rows = np.flatnonzero(shortlisted)
-            return sparse_spec_scores(values, rows, index.spec_of, -np.inf, params.second_weight)
-    elif chunk_mask is None:
+    if chunk_mask is None and np.count_nonzero(values) < SPARSE_SHARE * len(values):
+        # Counting first: finding the rows costs four times as much, and most queries touch
+        # more than the share.
         rows = np.flatnonzero(values)
-        if len(rows) < SPARSE_SHARE * len(values) and (values[rows] > 0).all():
+        if np.isfinite(values[rows]).all() and (values[rows] > 0).all():
             return sparse_spec_scores(values, rows, index.spec_of, 0.0, params.second_weight)
     return spec_scores(values, index.starts, params.second_weight)
 
@@ -240,8 +254,10 @@ def search_index(
     priority: Sequence[str] | None = None,
     mode: str = "hybrid",
     params: RankingParams = RankingParams(),
+    overlap: EmbeddingOverlap | None = None,
 ) -> list[SearchHit]:
-    """The top `limit` specs for `query` among those passing the filters, best first."""
+    """The top `limit` specs for `query` among those passing the filters, best first. With
+    `overlap`, a hybrid query's embedding runs beside its lexical half."""
     if not isinstance(query, str) or not query.strip():
         raise InvalidInput("query must be a non-empty string")
     if limit < 1:
@@ -254,11 +270,13 @@ def search_index(
     if not spec_mask.any():
         return []
     chunk_mask = None if spec_mask.all() else index.chunk_mask(spec_mask)
-    vector = None
+    vector: np.ndarray | Vector | None = None
     if mode != "lexical":
         if embed_query is None:
             raise InvalidInput(f"mode {mode!r} needs an embedder")
-        vector = embed_query(query)
+        # The dense half alone has nothing to do meanwhile: only a hybrid query overlaps.
+        use = overlap if mode == "hybrid" else None
+        vector = use.start(embed_query, query) if use is not None else embed_query(query)
     ranking = rank_specs(index, query, vector, mode=mode, chunk_mask=chunk_mask, params=params)
     return [
         _hit(index, ranking, int(position), rank, params)
