@@ -41,6 +41,7 @@ def sparse_spec_scores(
     chunk_scores: np.ndarray,
     rows: np.ndarray,
     spec_of: np.ndarray,
+    specs: int,
     background: float,
     second_weight: float = 0.3,
 ) -> np.ndarray:
@@ -48,12 +49,12 @@ def sparse_spec_scores(
     the score every other chunk has: 0 for BM25 (a chunk no query term occurs in), -inf for a
     dense shortlist. A spec with no such row gets what a spec of background chunks gets (0, or
     -inf). Equal to `spec_scores` value for value, in time proportional to `rows`: past 30k
-    chunks most of a query's chunks are background."""
-    specs = spec_of[rows]
-    groups = np.flatnonzero(np.diff(specs, prepend=-1))
-    out = np.full(int(spec_of[-1]) + 1 if len(spec_of) else 0, background, dtype=np.float32)
+    chunks most of a query's chunks are background. `specs` is how many specs there are."""
+    owners = spec_of[rows]
+    groups = np.flatnonzero(np.diff(owners, prepend=-1))
+    out = np.full(specs, background, dtype=np.float32)
     if len(rows):
-        out[specs[groups]] = spec_scores(chunk_scores[rows], groups, second_weight)
+        out[owners[groups]] = spec_scores(chunk_scores[rows], groups, second_weight)
     return out
 
 

@@ -190,7 +190,9 @@ def _spec_level(
     few (a dense shortlist, whose rows the dense index gives; BM25 for a query of rare words),
     else over every chunk."""
     if shortlist is not None:
-        return sparse_spec_scores(values, shortlist, index.spec_of, -np.inf, params.second_weight)
+        return sparse_spec_scores(
+            values, shortlist, index.spec_of, len(index.starts), -np.inf, params.second_weight
+        )
     if not len(values):
         return spec_scores(values, index.starts, params.second_weight)
     if chunk_mask is None and np.count_nonzero(values) < SPARSE_SHARE * len(values):
@@ -198,7 +200,9 @@ def _spec_level(
         # more than the share.
         rows = np.flatnonzero(values)
         if np.isfinite(values[rows]).all() and (values[rows] > 0).all():
-            return sparse_spec_scores(values, rows, index.spec_of, 0.0, params.second_weight)
+            return sparse_spec_scores(
+                values, rows, index.spec_of, len(index.starts), 0.0, params.second_weight
+            )
     return spec_scores(values, index.starts, params.second_weight)
 
 
