@@ -72,7 +72,7 @@ def _moment(item: Mapping[str, Any]) -> dt.datetime:
 
 def since_filter(items: Sequence[dict[str, Any]], since: dt.datetime) -> list[dict[str, Any]]:
     """The items at or after `since`; an item whose time cannot be read is kept out."""
-    return [item for item in items if (parse_timestamp(item.get("at")) or _OLDEST) >= since]
+    return [item for item in items if _moment(item) >= since]
 
 
 def spec_transitions(spec: Spec) -> tuple[Dated, ...]:

@@ -119,10 +119,10 @@ def test_dense_two_stage_keeps_the_exact_top_chunks():
     vectors = (latent + 0.05 * rng.normal(size=(4000, 32))).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     query = vectors[17] + 0.1 * vectors[99]
-    exact = DenseIndex(vectors).scores(query)
+    exact, _ = DenseIndex(vectors).search(query)
     staged = DenseIndex(vectors, exact_limit=1000, candidates=500)
     assert staged.ann is not None
-    approximate = staged.scores(query)
+    approximate, _ = staged.search(query)
     top = np.argsort(-exact)[:20]
     assert np.allclose(
         approximate[top], exact[top]
@@ -130,7 +130,7 @@ def test_dense_two_stage_keeps_the_exact_top_chunks():
     assert np.isneginf(approximate).sum() == 4000 - 500
     mask = np.zeros(4000, dtype=bool)
     mask[:900] = True  # few enough eligible rows: exact over the masked rows only
-    masked = staged.scores(query, mask)
+    masked, _ = staged.search(query, mask)
     assert np.allclose(masked[:900], exact[:900]) and np.isneginf(masked[900:]).all()
 
 
@@ -190,7 +190,10 @@ def test_dense_shortlist_under_a_filter_scores_only_rows_the_filter_lets_through
     staged = DenseIndex(vectors, exact_limit=1000, candidates=200)
     mask = np.zeros(3000, dtype=bool)
     mask[::2] = True  # 1,500 eligible rows: still past the exact limit, so the IVF path
-    scores = staged.scores(vectors[4], mask)
+    scores, shortlist = staged.search(vectors[4], mask)
+    assert (
+        shortlist is not None and shortlist.tolist() == np.flatnonzero(np.isfinite(scores)).tolist()
+    )
     assert np.isneginf(scores[~mask]).all()
     assert scores[4] == pytest.approx(1.0, abs=1e-5)
     assert np.isfinite(scores).sum() == 200

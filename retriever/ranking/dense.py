@@ -56,16 +56,13 @@ class DenseIndex:
     def __len__(self) -> int:
         return len(self.vectors)
 
-    def scores(self, query: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-        """Cosine of every chunk with `query`; -inf for chunks masked out or not shortlisted."""
-        return self.search(query, mask)[0]
-
     def search(
         self, query: np.ndarray, mask: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """`scores`, and the ascending rows that have a score when those are a shortlist (None
-        when every eligible chunk was scored exactly): the spec scores are then aggregated over
-        the shortlist alone, without scanning the whole array to find it again."""
+        """Cosine of every chunk with `query` (-inf for chunks masked out or not shortlisted),
+        and the ascending rows that have a score when those are a shortlist (None when every
+        eligible chunk was scored exactly): the spec scores are then aggregated over the
+        shortlist alone, without scanning the whole array to find it again."""
         query = np.asarray(query, dtype=np.float32)
         eligible = len(self.vectors) if mask is None else int(mask.sum())
         if self.ann is None or eligible <= self.exact_limit:

@@ -37,16 +37,13 @@ class EmbeddingOverlap:
         """The vector of `query`, being computed; calling the result waits for it (and raises
         what the embedding raised)."""
         pool = self._running_pool()
-        if pool is None or not self._free.acquire(blocking=False):
-            vector = embed(query)
-            return lambda: vector
-        try:
-            future = pool.submit(self._embed, embed, query)
-        except RuntimeError:  # closed in the meantime
-            self._free.release()
-            vector = embed(query)
-            return lambda: vector
-        return future.result
+        if pool is not None and self._free.acquire(blocking=False):
+            try:
+                return pool.submit(self._embed, embed, query).result
+            except RuntimeError:  # closed in the meantime
+                self._free.release()
+        vector = embed(query)
+        return lambda: vector
 
     def close(self) -> None:
         with self._lock:
