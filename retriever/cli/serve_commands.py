@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from . import cli, memory_of
@@ -26,9 +28,21 @@ DEFAULT_PORT = 8765
     type=click.IntRange(min=1),
     help="Live MCP sessions at most; a new one replaces the least recently used idle one.",
 )
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Server processes on the one port and index (MCP then runs without sessions).",
+)
 @click.pass_context
 def serve_command(
-    ctx: click.Context, host: str, port: int, max_body_bytes: int, max_mcp_sessions: int
+    ctx: click.Context,
+    host: str,
+    port: int,
+    max_body_bytes: int,
+    max_mcp_sessions: int,
+    workers: int,
 ) -> None:
     """Serve the HTTP API (docs at /docs) and MCP over streamable HTTP at /mcp.
 
@@ -40,6 +54,10 @@ def serve_command(
     Before any of that, each connection is bounded: an 8 KiB request line (414), 64 KiB of
     request line and headers (431), headers complete within 10 s, idle keep-alive closed after
     5 s (spec 075).
+
+    With --workers N, N processes share the port, the index and the event log: a write in one
+    is seen by every other, writes of one spec are serialized across them, and an idempotency
+    key is honoured whichever worker a retry reaches (spec 092).
     """
     # Imported here: FastAPI and uvicorn cost every other `specmem` command ~2 s of start-up.
     from ..http import create_app
@@ -59,21 +77,35 @@ def serve_command(
     # On loopback, a Host check stops a web page from reaching the API by DNS rebinding: the
     # Host must be a loopback address, localhost, or the name the server was bound by.
     names = [*LOOPBACK_NAMES, host] if loopback else None
-    app = create_app(
-        memory,
-        protect_reads=not loopback,
-        max_body_bytes=max_body_bytes,
-        host=host,
-        loopback_names=names,
-        max_mcp_sessions=max_mcp_sessions,
-    )
+    options: dict[str, Any] = {
+        "protect_reads": not loopback,
+        "max_body_bytes": max_body_bytes,
+        "host": host,
+        "loopback_names": names,
+        "max_mcp_sessions": max_mcp_sessions,
+    }
     mode = "read-write" if memory.settings.api_token else "read-only (no SPECMEM_API_TOKEN)"
+    processes = f", {workers} workers" if workers > 1 else ""
+    # Built here even for workers, which build their own: a bad option fails once, before any starts.
+    app = create_app(memory, **options)
     click.echo(
-        f"specmem: serving {memory.settings.specs_dir} on http://{host}:{port} ({mode}); "
-        f"MCP at http://{host}:{port}/mcp",
+        f"specmem: serving {memory.settings.specs_dir} on http://{host}:{port} ({mode}"
+        f"{processes}); MCP at http://{host}:{port}/mcp",
         err=True,
     )
-    run(app, host, port)
+    if workers == 1:
+        run(app, host, port)
+        return
+    from ..http.workers import ServePlan, serve_workers
+
+    plan = ServePlan(memory.settings, {**options, "mcp_stateless": True})
+    try:
+        code = serve_workers(plan, host, port, workers)
+    except OSError as err:
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {err.strerror or err}"
+        ) from err
+    ctx.exit(code)
 
 
 @cli.command("mcp")

@@ -94,6 +94,7 @@ def create_app(
     loopback_names: Iterable[str] | None = None,
     max_mcp_sessions: int = MAX_MCP_SESSIONS,
     mcp_session_idle_timeout: float = MCP_SESSION_IDLE_TIMEOUT,
+    mcp_stateless: bool = False,
 ) -> FastAPI:
     """The HTTP API over `memory` (default: a SpecMemory from the environment's settings).
 
@@ -104,7 +105,9 @@ def create_app(
     loopback bind, makes every request's Host (and Origin) name a loopback address or one of
     these names, which stops DNS rebinding from a browser. At most `max_mcp_sessions` MCP
     sessions live at once (the least recently used idle one makes room for a new one), and one
-    idle for `mcp_session_idle_timeout` seconds ends (spec 075).
+    idle for `mcp_session_idle_timeout` seconds ends (spec 075). `mcp_stateless` serves MCP
+    without sessions, each request on its own: what several worker processes need, as a session
+    held in one worker's memory is unknown to the others (retriever.http.workers).
     """
     memory = memory if memory is not None else SpecMemory()
     configured = token is None
@@ -178,12 +181,16 @@ def create_app(
             transport_security=sdk_security,
             session_idle_timeout=mcp_session_idle_timeout,
             max_sessions=2 * max_mcp_sessions,
+            stateless_http=mcp_stateless,
         )
         for route in starlette_app.routes:
             if isinstance(route, Route) and route.path == "/mcp":
-                sessions = MCPSessionLimit(route.app, limit=max_mcp_sessions)
-                app.state.mcp_sessions = sessions
-                app.router.routes.append(Route("/mcp", TokenGuard(sessions, policy)))
+                endpoint = route.app
+                if not mcp_stateless:  # without sessions there is nothing to count
+                    endpoint = app.state.mcp_sessions = MCPSessionLimit(
+                        route.app, limit=max_mcp_sessions
+                    )
+                app.router.routes.append(Route("/mcp", TokenGuard(endpoint, policy)))
     # Outermost last: the body limit, then the Host check, then the answer's shape around all.
     app.add_middleware(BodySizeLimit, limit=max_body_bytes)
     if loopback_names is not None:
