@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .errors import InvalidInput
+
 __all__ = ["DEFAULT_ENCODING", "DEFAULT_MODEL", "Settings"]
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -20,6 +22,15 @@ DEFAULT_TOKEN_THRESHOLD = 3500
 def _env(name: str) -> str | None:
     value = os.environ.get(name)
     return value if value else None
+
+
+def _count(name: str) -> int | None:
+    value = _env(name)
+    if value is None:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise InvalidInput(f"{name}={value!r}: expected a whole number of at least 1")
+    return int(value)
 
 
 def _path(value: str | None) -> Path | None:
@@ -39,6 +50,9 @@ class Settings:
     events_dir: Path | None = None
     embed_backend: str | None = None  # None: ingest.index.embedding's default backend
     model_cache: Path | None = None  # exported models; None: ~/.cache/specmem/models if writable
+    # Threads for one embedding; None: the runtime's choice (every core). `serve --workers N`
+    # gives each worker its share of the cores instead (retriever.http.workers).
+    embed_threads: int | None = None
 
     @classmethod
     def load(
@@ -61,6 +75,7 @@ class Settings:
             events_dir=_path(_env("SPECMEM_EVENTS_DIR")),
             embed_backend=_env("SPECMEM_EMBED_BACKEND"),
             model_cache=_path(_env("SPECMEM_MODEL_CACHE")),
+            embed_threads=_count("SPECMEM_EMBED_THREADS"),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given) if given else settings  # type: ignore[arg-type]

@@ -308,6 +308,7 @@ def load_embedder(settings: Any, backend: str | None = None, **options: Any) -> 
     if settings.model == FAKE_MODEL:
         return FakeEmbedder()
     chosen = backend or getattr(settings, "embed_backend", None) or DEFAULT_BACKEND
+    options.setdefault("threads", getattr(settings, "embed_threads", None))
     if "cache_dir" not in options:
         configured = getattr(settings, "model_cache", None)
         options["cache_dir"] = configured or _writable_cache(Path(settings.data_dir))

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ingest.config import Settings
@@ -63,6 +64,16 @@ def serve_worker(plan: ServePlan, sock: socket.socket) -> None:
     app = create_app(memory, **plan.app_options)
     config = uvicorn.Config(LastResort(app), log_level="warning", **serving_options())
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def share_cores(settings: Settings, count: int) -> Settings:
+    """Each of `count` workers embeds on its share of the cores, unless SPECMEM_EMBED_THREADS
+    says otherwise: left to itself, each worker's runtime would start a thread per core, and
+    the threads of all of them would fight over the same cores (spec 092)."""
+    if settings.embed_threads is not None:
+        return settings
+    cores = len(os.sched_getaffinity(0))
+    return replace(settings, embed_threads=max(1, cores // count))
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -138,6 +149,7 @@ class _Supervisor:
 def serve_workers(plan: ServePlan, host: str, port: int, count: int) -> int:
     """Serve with `count` worker processes until SIGTERM or SIGINT; the exit code."""
     sock = bind(host, port)
+    plan = replace(plan, settings=share_cores(plan.settings, count))
     supervisor = _Supervisor(plan, sock, count)
 
     def request_stop(signum: int, frame: object) -> None:
