@@ -1,7 +1,8 @@
 """`specmem serve --workers N`: N server processes on one listening socket, one index.
 
-One process serves from one core: a search holds the GIL for its numpy and Python work, so a
-second core is only used by a second process. The parent binds the socket once (an address in
+A search holds the GIL for its numpy and Python work, so past what the embedding runtime's
+own threads and the query-embedding overlap give (about 1.5 of 2 cores, measured in spec 092),
+more cores are only used by more processes. The parent binds the socket once (an address in
 use fails here, before any worker starts), starts N workers with the spawn method (a fork of a
 process that already holds threads, an inotify descriptor and SQLite connections is unsafe),
 and hands each the socket; the kernel gives each new connection to one of them.
