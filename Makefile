@@ -18,7 +18,7 @@ export OPENBLAS_NUM_THREADS := 1
 export TOKENIZERS_PARALLELISM := false
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install browser run test test-all check fix bench eval stress clean
+.PHONY: install browser postgres run test test-all check fix bench eval stress clean
 
 install: $(STAMP)
 
@@ -30,17 +30,27 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# The web page's tests drive Debian's Chromium (spec 089). Installed here when it is missing and
-# this user may install packages; otherwise those tests skip, and pytest's summary says why.
+# A Debian package a group of tests needs, installed when missing and this user may install
+# packages; otherwise those tests skip, and pytest's summary says why.
+# $(call debian,PACKAGE,CHECK,TESTS)
+define debian
+@$(2) >/dev/null 2>&1 || { \
+  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+    echo "installing Debian's $(1) for the $(3)"; \
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null) \
+      || echo "could not install $(1): the $(3) will be skipped"; \
+  else \
+    echo "$(1) is not installed and this user cannot install it: the $(3) will be skipped"; \
+  fi; }
+endef
+
+# The web page's tests drive Debian's Chromium (spec 089).
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing Debian's chromium for the browser tests"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-	      || echo "could not install chromium: the browser tests will be skipped"; \
-	  else \
-	    echo "chromium is not installed and this user cannot install it: the browser tests will be skipped"; \
-	  fi; }
+	$(call debian,chromium,command -v chromium,browser tests)
+
+# The event log's PostgreSQL tests start a real server from Debian's postgresql (spec 093).
+postgres:
+	$(call debian,postgresql,ls /usr/lib/postgresql/*/bin/initdb,PostgreSQL event-log tests)
 
 run: install
 	$(BIN)/specmem --specs-dir specs ingest
@@ -53,10 +63,10 @@ run: install
 	$(BIN)/specmem --specs-dir specs serve --host $(HOST) --port $(PORT)
 
 # pytest exits 5 when a selection runs no test; that is not a failure of the suite.
-test: install browser
+test: install browser postgres
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
-test-all: install browser
+test-all: install browser postgres
 	$(BIN)/python -m pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 check: install

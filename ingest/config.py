@@ -37,6 +37,17 @@ def _path(value: str | None) -> Path | None:
     return Path(value).expanduser().absolute() if value else None
 
 
+def _events_url() -> str | None:
+    value = _env("SPECMEM_EVENTS_URL")
+    if value is not None and not value.startswith(("postgresql://", "postgres://")):
+        shown = value.split("://", 1)[0] + "://…" if "://" in value else repr(value[:40])
+        raise InvalidInput(
+            f"SPECMEM_EVENTS_URL={shown}: expected a PostgreSQL URL, postgresql://user@host/db "
+            "(unset it to keep the event log in SQLite)"
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     specs_dir: Path
@@ -48,6 +59,8 @@ class Settings:
     api_token: str | None = field(default=None, repr=False)
     # The event log's folder when it must outlive the data dir (spec 084); None: the data dir.
     events_dir: Path | None = None
+    # A PostgreSQL database for the event log instead of the SQLite file (spec 093).
+    events_url: str | None = field(default=None, repr=False)
     embed_backend: str | None = None  # None: ingest.index.embedding's default backend
     model_cache: Path | None = None  # exported models; None: ~/.cache/specmem/models if writable
     # Threads for one embedding; None: the runtime's choice (every core). `serve --workers N`
@@ -73,6 +86,7 @@ class Settings:
             token_threshold=int(_env("SPECMEM_TOKEN_THRESHOLD") or DEFAULT_TOKEN_THRESHOLD),
             api_token=_env("SPECMEM_API_TOKEN"),
             events_dir=_path(_env("SPECMEM_EVENTS_DIR")),
+            events_url=_events_url(),
             embed_backend=_env("SPECMEM_EMBED_BACKEND"),
             model_cache=_path(_env("SPECMEM_MODEL_CACHE")),
             embed_threads=_count("SPECMEM_EMBED_THREADS"),

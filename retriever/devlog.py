@@ -20,7 +20,6 @@ nothing twice.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
@@ -29,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ingest.errors import InvalidInput, SpecmemError
 
 from .attribution.evidence import Attribution
-from .events import EventStore, insert_event, normalize_event, parse_timestamp, utc_now
+from .events import EventStore, normalize_event, parse_timestamp, utc_now
 from .request_model import AttributionRequest
 
 Attribute = Callable[[AttributionRequest], Attribution]
@@ -60,6 +59,7 @@ _TEXT_KEYS = ("prompt", "command", "message", "summary", "title", "description")
 _FILE_KEYS = ("filePath", "path", "file")
 _FILES_KEYS = ("files", "filePaths", "filesChanged")
 _SUMMARY_CHARS = 300
+_NO_NUL = r"^[^\x00]*$"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS devlog_events (
     event_id TEXT PRIMARY KEY,
@@ -75,6 +75,12 @@ CREATE TABLE IF NOT EXISTS session_links (
     linked_at TEXT NOT NULL
 );
 """
+# The same tables on PostgreSQL: byte order for the session list, eight-byte ids and confidences.
+_POSTGRES_SCHEMA = (
+    _SCHEMA.replace("INTEGER", "BIGINT")
+    .replace("REAL", "DOUBLE PRECISION")
+    .replace("session_id TEXT", 'session_id TEXT COLLATE "C"')
+)
 
 
 class Metrics(BaseModel):
@@ -92,12 +98,13 @@ class DevlogEvent(BaseModel):
     it would retry the same batch forever."""
 
     model_config = ConfigDict(extra="allow")
-    id: str = Field(min_length=1, max_length=200)
+    # No NUL: it is stored as text of its own, which PostgreSQL cannot hold (spec 093).
+    id: str = Field(min_length=1, max_length=200, pattern=_NO_NUL)
     timestamp: str
     eventType: Literal[DEVLOG_TYPES] = Field(description=", ".join(DEVLOG_TYPES))  # type: ignore[valid-type]
     agentId: str = Field(min_length=1, max_length=200)
     agentVersion: str = Field(max_length=200)
-    sessionId: str = Field(min_length=1, max_length=200)
+    sessionId: str = Field(min_length=1, max_length=200, pattern=_NO_NUL)
     projectId: int
     machineId: str | None = Field(None, max_length=200)
     workspaceId: str | None = Field(None, max_length=200)
@@ -145,7 +152,8 @@ class DevlogLog:
 
     def __init__(self, events: EventStore):
         self.events = events
-        events.database.require(lambda conn: conn.executescript(_SCHEMA))
+        schema = _POSTGRES_SCHEMA if events.database.dialect == "postgresql" else _SCHEMA
+        events.database.require(lambda conn: conn.executescript(schema))
 
     def store(self, batch: Sequence[DevlogEvent]) -> dict[str, Any]:
         """Store every event not stored before, in one transaction; the sessions they touched.
@@ -167,7 +175,7 @@ class DevlogLog:
                     duplicates += 1
                     continue
                 spec = _linked_spec(conn, event.sessionId)
-                row_id = insert_event(conn, {**row, "spec": spec or ""}, recorded)
+                row_id = self.events.insert(conn, {**row, "spec": spec or ""}, recorded)
                 conn.execute(
                     "INSERT INTO devlog_events (event_id, row_id, session_id) VALUES (?, ?, ?)",
                     (event.id, row_id, event.sessionId),
@@ -276,7 +284,7 @@ class DevlogLog:
         }  # fmt: skip
 
 
-def _linked_spec(conn: sqlite3.Connection, session_id: str) -> str | None:
+def _linked_spec(conn: Any, session_id: str) -> str | None:
     row = conn.execute(
         "SELECT spec FROM session_links WHERE session_id = ?", (session_id,)
     ).fetchone()

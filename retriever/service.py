@@ -45,7 +45,7 @@ from ingest.specs.validate import (
 from .attribution.evidence import Attribution
 from .dependencies import dependency_map, dependency_report
 from .devlog import DevlogEvent, DevlogLog
-from .events import EventHook, EventStore, event_log_path, normalize_event
+from .events import EventHook, EventStore, normalize_event, open_event_log
 from .git_history import GitLog
 from .history import merge_history, merge_parsed, since_filter, spec_transitions
 from .index_follower import IndexFollower
@@ -95,7 +95,7 @@ class SpecMemory:
         self.index_follower = IndexFollower(IndexLayout(self.settings.data_dir), self._reindex)
         # Opened (pinned) now, not on first use: a log deleted under a running process is then
         # noticed and refused, never silently re-created empty (retriever.events).
-        self.event_log = EventStore(event_log_path(self.settings))
+        self.event_log = EventStore(open_event_log(self.settings))
         self.devlog = DevlogLog(self.event_log)
         self.git = GitLog(self.settings.specs_dir, self.catalog)
         self._token_counts: dict[str, dict[str, int]] = {}  # encoding -> content hash -> tokens
@@ -581,7 +581,7 @@ class SpecMemory:
         # events rather than failing, and a read never creates the log.
         recent = (
             self.event_log.recent_by_spec(list(by_spec), limit)
-            if self.event_log.path.exists()
+            if self.event_log.database.exists()
             else {}
         )
         commits = {

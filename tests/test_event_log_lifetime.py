@@ -45,8 +45,8 @@ def _stored(path: Path) -> int:
 
 def test_the_log_lives_in_the_data_dir_unless_moved(memory, tmp_path):
     memory.log_event("1", "note", summary="here")
-    assert memory.event_log.path == tmp_path / "data" / "events.sqlite"
-    assert _stored(memory.event_log.path) == 1
+    assert memory.event_log.database.path == tmp_path / "data" / "events.sqlite"
+    assert _stored(memory.event_log.database.path) == 1
 
 
 def test_specmem_events_dir_moves_the_log_out_of_the_data_dir(tiny_specs, tmp_path, monkeypatch):
@@ -68,7 +68,7 @@ def test_a_full_ingest_keeps_the_log(memory):
     memory.ingest(full=True)
     assert [e["summary"] for e in memory.events("1")] == ["before the rebuild"]
     memory.log_event("1", "note", summary="after the rebuild")
-    assert _stored(memory.event_log.path) == 2
+    assert _stored(memory.event_log.database.path) == 2
 
 
 # -- a log deleted or replaced under a running process -------------------------------------------
@@ -76,7 +76,7 @@ def test_a_full_ingest_keeps_the_log(memory):
 
 def test_a_deleted_log_is_refused_and_not_recreated(memory):
     memory.log_event("1", "note", summary="first")
-    path = memory.event_log.path
+    path = memory.event_log.database.path
     _remove_log(path)
     with pytest.raises(EventLogMissing, match="deleted"):
         memory.log_event("1", "note", summary="into nothing")
@@ -87,7 +87,7 @@ def test_a_deleted_log_is_refused_and_not_recreated(memory):
 
 def test_a_replaced_log_is_refused(memory):
     memory.log_event("1", "note", summary="first")
-    path = memory.event_log.path
+    path = memory.event_log.database.path
     _remove_log(path)
     other = EventStore(path)  # e.g. another process that started a new, empty log meanwhile
     other.add({"spec": "001-auth-design", "type": "note", "at": "2026-01-01T00:00:00Z"})
@@ -111,8 +111,8 @@ def test_a_wiped_data_dir_under_a_running_server_answers_503_to_every_post(memor
     assert {r.status_code for r in answers} == {503}
     assert {r.json()["error"]["code"] for r in answers} == {"event_log_missing"}
     acknowledged = sum(r.status_code == 201 for r in answers)
-    assert acknowledged == 0 == _stored(memory.event_log.path)
-    assert not memory.event_log.path.exists()
+    assert acknowledged == 0 == _stored(memory.event_log.database.path)
+    assert not memory.event_log.database.path.exists()
     # Reads of the log say so too; everything else keeps working.
     assert client.get("/events", headers=AUTH).json()["error"]["code"] == "event_log_missing"
     assert client.get("/specs/001").status_code == 200
@@ -122,7 +122,7 @@ def test_a_wiped_data_dir_under_a_running_server_answers_503_to_every_post(memor
 def test_idempotency_keys_live_in_the_log_and_are_refused_with_it(memory, client):
     etag = client.get("/specs/001").headers["etag"]
     memory.log_event("1", "note")
-    _remove_log(memory.event_log.path)
+    _remove_log(memory.event_log.database.path)
     keyed = {**AUTH, "If-Match": etag, "Idempotency-Key": "k-1"}
     refused = client.patch("/specs/001", json={"priority": "low"}, headers=keyed)
     assert refused.status_code == 503 and refused.json()["error"]["code"] == "event_log_missing"
@@ -134,14 +134,14 @@ def test_idempotency_keys_live_in_the_log_and_are_refused_with_it(memory, client
 def test_a_log_present_at_start_is_pinned_before_its_first_use(tiny_specs, tmp_path):
     SpecMemory(tiny_specs, tmp_path / "data").log_event("1", "note", summary="from before")
     serving = SpecMemory(tiny_specs, tmp_path / "data")
-    _remove_log(serving.event_log.path)
+    _remove_log(serving.event_log.database.path)
     with pytest.raises(EventLogMissing):
         serving.log_event("1", "note", summary="first of this process")
 
 
 def test_a_restarted_process_starts_a_new_log(memory, tiny_specs, tmp_path):
     memory.log_event("1", "note")
-    _remove_log(memory.event_log.path)
+    _remove_log(memory.event_log.database.path)
     restarted = SpecMemory(tiny_specs, tmp_path / "data")
     restarted.log_event("1", "note", summary="new log")
     assert [e["summary"] for e in restarted.events("1")] == ["new log"]
@@ -149,7 +149,7 @@ def test_a_restarted_process_starts_a_new_log(memory, tiny_specs, tmp_path):
 
 def test_mcp_log_event_is_a_tool_error_once_the_log_is_gone(memory):
     memory.log_event("1", "note")
-    _remove_log(memory.event_log.path)
+    _remove_log(memory.event_log.database.path)
 
     async def scenario():
         async with Client(build_mcp_server(memory)) as client:
@@ -158,7 +158,7 @@ def test_mcp_log_event_is_a_tool_error_once_the_log_is_gone(memory):
     result = anyio.run(scenario)
     assert result.is_error
     assert "[event_log_missing]" in result.content[0].text
-    assert not memory.event_log.path.exists()
+    assert not memory.event_log.database.path.exists()
 
 
 def test_a_log_dir_that_cannot_be_created_is_a_clear_503(tiny_specs, tmp_path, monkeypatch):

@@ -4,15 +4,15 @@ An orchestrator that reports "spec 045 is complete" and loses the reply will sen
 again. Without a key that records a second transition. With one, a retry with the same key and
 the same request gets the first response back, a reuse of the key for a different request is
 refused, and a retry that arrives while the first is still running is told to try again (409)
-instead of racing it. Keys live in the event log (`idempotency_keys` in `events.sqlite`), which
-is not a cache.
+instead of racing it. Keys live in the event log (`idempotency_keys`, in SQLite or PostgreSQL),
+which is not a cache.
 
 Two ways to bind a key to its result, so that a crash between the write and its reply still
 answers every retry with the committed result, exactly once (spec 084):
 
-- An event lives in the same SQLite file as its key: `KeyedEvent` records the key in the
+- An event lives in the same database as its key: `KeyedEvent` records the key in the
   transaction that inserts the event. There is no moment at which one exists without the other.
-- A spec write replaces a markdown file, which no SQLite transaction covers. The key is claimed
+- A spec write replaces a markdown file, which no database transaction covers. The key is claimed
   first (`take`), with an *intent* that lets a later attempt tell whether this one committed:
   the spec and the timestamp its transition will carry. The claim names the process that holds
   it; a retry that finds the claim of a process that no longer exists takes the key over at once
@@ -39,7 +39,8 @@ from typing import Any
 
 from ingest.errors import InvalidInput, SpecmemError
 
-from ..events import WalDatabase
+from ..events import EventDatabase
+from ..events.store import as_database
 
 __all__ = [
     "CRASH_ENV",
@@ -75,6 +76,13 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
     created_at REAL NOT NULL
 );
 """
+# INSERT OR REPLACE as both engines spell it: every column the insert names is overwritten.
+_REPLACING = (
+    " ON CONFLICT (key) DO UPDATE SET fingerprint = excluded.fingerprint, state = excluded.state,"
+    " status = excluded.status, body = excluded.body, headers = excluded.headers,"
+    " created_at = excluded.created_at, owner = excluded.owner, claim = excluded.claim,"
+    " intents = excluded.intents"
+)
 # The owner of a claim given up with the intents of a crashed attempt still in it.
 _RELEASED = "released"
 # Added for crash recovery; a log written by an older specmem gets them on first use.
@@ -86,7 +94,14 @@ def crash_point(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _setup(conn: sqlite3.Connection) -> None:
+# PostgreSQL's REAL is four bytes: epoch seconds need eight.
+_POSTGRES_SCHEMA = _SCHEMA.replace("REAL", "DOUBLE PRECISION").replace(
+    "    created_at",
+    "    owner TEXT,\n    claim TEXT,\n    intents TEXT NOT NULL DEFAULT '[]',\n    created_at",
+)
+
+
+def _setup_sqlite(conn: Any) -> None:
     conn.executescript(_SCHEMA)
     have = {row[1] for row in conn.execute("PRAGMA table_info(idempotency_keys)")}
     for name, kind in _COLUMNS.items():
@@ -96,6 +111,10 @@ def _setup(conn: sqlite3.Connection) -> None:
             except sqlite3.OperationalError as err:  # another process added it first
                 if "duplicate column" not in str(err):
                     raise
+
+
+def _setup_postgres(conn: Any) -> None:
+    conn.executescript(_POSTGRES_SCHEMA)
 
 
 class IdempotencyKeyReused(InvalidInput):
@@ -182,7 +201,7 @@ def _alive(owner: str | None) -> bool | None:
     return not started or _start_time(pid) in ("", started)
 
 
-def _stored(row: sqlite3.Row | None, key: str, fingerprint: str) -> Replay | None:
+def _stored(row: Any, key: str, fingerprint: str) -> Replay | None:
     """The response stored under `key` (None: none yet); a different request is refused."""
     if row is not None and row["fingerprint"] != fingerprint:
         raise IdempotencyKeyReused(
@@ -194,7 +213,7 @@ def _stored(row: sqlite3.Row | None, key: str, fingerprint: str) -> Replay | Non
     return None
 
 
-def _abandoned(row: sqlite3.Row, now: float) -> bool:
+def _abandoned(row: Any, now: float) -> bool:
     """Whether a pending claim's holder is gone, so the claim may be taken over."""
     alive = _alive(row["owner"])
     if alive is None:
@@ -211,10 +230,10 @@ def _in_use(key: str) -> IdempotencyKeyInUse:
 class IdempotencyKeys:
     """The `idempotency_keys` table: take a key, then complete or release it."""
 
-    def __init__(self, log: str | Path | WalDatabase):
-        self.database = log if isinstance(log, WalDatabase) else WalDatabase(log)
-        self.database.require(_setup)
-        self.path = self.database.path
+    def __init__(self, log: str | Path | EventDatabase):
+        self.database = as_database(log)
+        postgres = self.database.dialect == "postgresql"
+        self.database.require(_setup_postgres if postgres else _setup_sqlite)
         self.owner = _this_process()
 
     def replay(self, key: str, fingerprint: str) -> Replay | None:
@@ -247,9 +266,9 @@ class IdempotencyKeys:
             token = uuid.uuid4().hex
             intents = [*interrupted, intent] if intent is not None else interrupted
             conn.execute(
-                "INSERT OR REPLACE INTO idempotency_keys"
+                "INSERT INTO idempotency_keys"
                 " (key, fingerprint, state, created_at, owner, claim, intents)"
-                " VALUES (?, ?, 'pending', ?, ?, ?, ?)",
+                " VALUES (?, ?, 'pending', ?, ?, ?, ?)" + _REPLACING,
                 (key, fingerprint, now, self.owner, token, json.dumps(intents)),
             )
             conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (now - KEEP_SECONDS,))
@@ -265,7 +284,7 @@ class IdempotencyKeys:
         with self.database.transaction() as conn:
             conn.execute(
                 "UPDATE idempotency_keys SET state = 'done', status = ?, body = ?, headers = ?"
-                " WHERE key = ? AND (? IS NULL OR claim = ?)",
+                " WHERE key = ? AND (CAST(? AS TEXT) IS NULL OR claim = ?)",
                 (
                     status,
                     json.dumps(body, ensure_ascii=False, default=str),
@@ -289,7 +308,7 @@ class IdempotencyKeys:
                 return
             conn.execute(
                 "DELETE FROM idempotency_keys WHERE key = ? AND state = 'pending'"
-                " AND (? IS NULL OR claim = ?)",
+                " AND (CAST(? AS TEXT) IS NULL OR claim = ?)",
                 (name, token, token),
             )
 
@@ -308,7 +327,7 @@ class KeyedEvent:
         self.fingerprint = fingerprint
         self.replayed = False
 
-    def before(self, conn: sqlite3.Connection) -> dict[str, Any] | None:
+    def before(self, conn: Any) -> dict[str, Any] | None:
         row = conn.execute("SELECT * FROM idempotency_keys WHERE key = ?", (self.key,)).fetchone()
         replay = _stored(row, self.key, self.fingerprint)
         if replay is not None:
@@ -318,11 +337,11 @@ class KeyedEvent:
             raise _in_use(self.key)
         return None
 
-    def after(self, conn: sqlite3.Connection, stored: dict[str, Any]) -> None:
+    def after(self, conn: Any, stored: dict[str, Any]) -> None:
         conn.execute(
-            "INSERT OR REPLACE INTO idempotency_keys"
+            "INSERT INTO idempotency_keys"
             " (key, fingerprint, state, status, body, headers, created_at, owner, claim, intents)"
-            " VALUES (?, ?, 'done', 201, ?, '{}', ?, ?, NULL, '[]')",
+            " VALUES (?, ?, 'done', 201, ?, '{}', ?, ?, NULL, '[]')" + _REPLACING,
             (
                 self.key,
                 self.fingerprint,
