@@ -20,6 +20,7 @@ There is no file to lose here, so `check()` has nothing to check: the server's o
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -118,6 +119,8 @@ class PostgresDatabase:
         """Nothing to check: a server holds the log, not a file that can vanish underneath."""
 
     def _open_pool(self) -> psycopg_pool.ConnectionPool[Any]:
+        if self._pool is not None:  # every operation asks: no lock once the pool exists
+            return self._pool
         with self._guard:
             if self._pool is None:
                 pool: psycopg_pool.ConnectionPool[Any] = psycopg_pool.ConnectionPool(
@@ -157,16 +160,16 @@ class PostgresDatabase:
             self._set_up(conn)
             yield conn
 
-    @contextmanager
-    def reader(self) -> Iterator[Connection]:
-        with self.connection() as conn:
-            yield conn
+    def reader(self) -> contextlib.AbstractContextManager[Connection]:
+        """As `connection()`: there is always a log to read on a server."""
+        return self.connection()
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """A write transaction, serialized with every other writer to this database."""
-        # The commit itself can fail on the network: inside _postgres_errors, so that is a 503.
-        with self.connection() as conn, _postgres_errors(self.where), conn.raw.transaction():
+        # A commit that fails on the network raises inside connection(), whose _postgres_errors
+        # makes it a 503.
+        with self.connection() as conn, conn.raw.transaction():
             conn.execute(f"SELECT pg_advisory_xact_lock({_WRITE_LOCK})")
             yield conn
 
