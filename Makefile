@@ -62,12 +62,20 @@ run: install
 	@echo "  MCP (streamable HTTP): http://$(HOST):$(PORT)/mcp"
 	$(BIN)/specmem --specs-dir specs serve --host $(HOST) --port $(PORT)
 
+# The suites that store events, run a second time on a real PostgreSQL server (spec 093): the
+# same tests, the other engine. Without PostgreSQL they skip, and say why.
+EVENT_LOG_SUITES = tests/test_events.py tests/test_event_input.py tests/test_devlog.py \
+	tests/test_http_idempotency.py tests/test_idempotency_recovery.py \
+	tests/test_idempotency_crash.py tests/test_http_workers.py tests/test_attribution.py
+
 # pytest exits 5 when a selection runs no test; that is not a failure of the suite.
 test: install browser postgres
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(BIN)/python -m pytest -m "not slow" --events-engine=postgresql $(EVENT_LOG_SUITES) $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 test-all: install browser postgres
 	$(BIN)/python -m pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(BIN)/python -m pytest --events-engine=postgresql $(EVENT_LOG_SUITES) $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 check: install
 	$(BIN)/ruff check ingest retriever tests

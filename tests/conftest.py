@@ -140,3 +140,81 @@ def client(memory, request: pytest.FixtureRequest):
 
     with TestClient(create_app(memory, token=request.module.TOKEN, mount_mcp=False)) as test:
         yield test
+
+
+# -- the event log's engine ------------------------------------------------------------------
+# `make test` runs the event-log suites a second time with --events-engine=postgresql: each test
+# gets a fresh database on a real server the session starts, named by SPECMEM_EVENTS_URL, so
+# every door and every subprocess the test starts uses it (spec 093).
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--events-engine",
+        choices=["sqlite", "postgresql"],
+        default="sqlite",
+        help="the engine the event log runs on in this pass (default: sqlite)",
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server for the session, or a skip that says why there is none."""
+    import tempfile
+
+    from .postgres_server import PostgresServer, binaries
+
+    if binaries() is None:
+        pytest.skip("PostgreSQL is not installed and `make test` could not install it")
+    # Not under pytest's tmp dir: as root that is closed to the `postgres` user the server runs as.
+    root = Path(tempfile.mkdtemp(prefix="specmem-pg-"))
+    server = PostgresServer(root).start()
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _on_postgres(request: pytest.FixtureRequest) -> bool:
+    return request.config.getoption("--events-engine") == "postgresql"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_events_engine(request: pytest.FixtureRequest):
+    """A database for the module's own module-scoped apps and services."""
+    if not _on_postgres(request):
+        yield
+        return
+    server = request.getfixturevalue("postgres")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SPECMEM_EVENTS_URL", server.create_database(server.fresh_name()))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _events_engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh database per test, as each test gets a fresh data dir on SQLite."""
+    if not _on_postgres(request):
+        return
+    if request.node.get_closest_marker("sqlite_log"):
+        pytest.skip("checks the SQLite event log's own file; this pass runs on PostgreSQL")
+    server = request.getfixturevalue("postgres")
+    monkeypatch.setenv("SPECMEM_EVENTS_URL", server.create_database(server.fresh_name()))
+
+
+@pytest.fixture
+def event_log(tmp_path: Path):
+    """An empty event log on this pass's engine: a file path, or the database the test got."""
+    if url := os.environ.get("SPECMEM_EVENTS_URL"):
+        from retriever.events import PostgresDatabase
+
+        return PostgresDatabase(url)
+    return tmp_path / "events.sqlite"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _postgres_pass_writes_no_sqlite_log(request: pytest.FixtureRequest, tmp_path_factory):
+    """Proof that the PostgreSQL pass ran on PostgreSQL: no test left an events.sqlite behind."""
+    yield
+    if _on_postgres(request):
+        stray = sorted(tmp_path_factory.getbasetemp().rglob("events.sqlite"))
+        assert not stray, f"the PostgreSQL pass wrote a SQLite event log: {stray[0]}"

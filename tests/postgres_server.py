@@ -7,6 +7,7 @@ can). initdb refuses to run as root, so as root the cluster belongs to the `post
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 import shutil
 import socket
@@ -42,6 +43,7 @@ class PostgresServer:
         self.data = root / "data"
         self.port = _free_port()
         self._as: list[str] = []
+        self._names = itertools.count()
         if os.geteuid() == 0:
             shutil.chown(root, "postgres")
             os.chmod(root, 0o700)
@@ -58,7 +60,7 @@ class PostgresServer:
             "-E", "UTF8", "--no-sync",
         )  # fmt: skip
         # fsync off: these tests are about specmem's semantics, not the server's durability.
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=400"
         # -l: the server's output goes to a file, not to the pipes this process waits on.
         log = str(self.root / "server.log")
         self._run(
@@ -68,6 +70,9 @@ class PostgresServer:
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def fresh_name(self) -> str:
+        return f"t{next(self._names)}"
 
     def create_database(self, name: str) -> str:
         with psycopg.connect(self.url(), autocommit=True) as conn:

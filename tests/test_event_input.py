@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +26,7 @@ from mcp import Client
 
 from ingest.errors import InvalidInput
 from retriever import SpecMemory
-from retriever.events import EVENT_FIELDS, EventStore, normalize_event
+from retriever.events import EVENT_FIELDS, EventStore, PostgresDatabase, normalize_event
 from retriever.history import merge_history
 from retriever.http import create_app
 from retriever.mcp_server import build_mcp_server
@@ -118,13 +119,21 @@ def test_whole_events_of_generated_values_round_trip_or_are_refused(data, at):
 
 
 class _scratch_store:
+    """An empty log per example: a new file on SQLite; on PostgreSQL, the test's own database,
+    emptied after (a database per example would cost more than the example)."""
+
     def __enter__(self) -> EventStore:
         import tempfile
 
         self._dir = tempfile.TemporaryDirectory()
-        return EventStore(Path(self._dir.name) / "events.sqlite")
+        url = os.environ.get("SPECMEM_EVENTS_URL")
+        self._server = PostgresDatabase(url) if url else None
+        return EventStore(self._server or Path(self._dir.name) / "events.sqlite")
 
     def __exit__(self, *exc: object) -> None:
+        if self._server is not None:
+            with self._server.transaction() as conn:
+                conn.execute("DELETE FROM events")
         self._dir.cleanup()
 
 
@@ -182,6 +191,7 @@ def test_history_never_crashes_on_transitions_at_the_edges():
     assert [item["status"] for item in merged] == ["in-progress", "complete", "planned"]
 
 
+@pytest.mark.sqlite_log
 def test_rows_stored_by_an_older_version_with_nan_read_back_as_null(tmp_path):
     store = EventStore(tmp_path / "events.sqlite")
     store.add(normalize_event("001-x", "note", {}))

@@ -5,12 +5,8 @@ recent history, idempotency keys racing across threads, Devlog's batches, and th
 
 from __future__ import annotations
 
-import itertools
-import shutil
-import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -23,22 +19,6 @@ from retriever.events import EventLogUnavailable, EventStore, PostgresDatabase, 
 from retriever.http import create_app
 from retriever.http.idempotency import IdempotencyKeyInUse, IdempotencyKeys
 
-from .postgres_server import PostgresServer, binaries
-
-_numbers = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    if binaries() is None:
-        pytest.skip("PostgreSQL is not installed and `make test` could not install it")
-    # Not under pytest's tmp dir: as root that is closed to the `postgres` user the server runs as.
-    root = Path(tempfile.mkdtemp(prefix="specmem-pg-"))
-    server = PostgresServer(root).start()
-    yield server
-    server.stop()
-    shutil.rmtree(root, ignore_errors=True)
-
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def log(request, tmp_path):
@@ -46,7 +26,7 @@ def log(request, tmp_path):
     if request.param == "sqlite":
         return tmp_path / "events.sqlite"
     server = request.getfixturevalue("postgres")
-    return PostgresDatabase(server.create_database(f"t{next(_numbers)}"))
+    return PostgresDatabase(server.create_database(server.fresh_name()))
 
 
 def _event(spec: str, kind: str = "note", **fields):
@@ -159,7 +139,7 @@ def test_devlog_batches_are_stored_once_and_linked(log):
 def test_the_app_keeps_events_in_postgresql_when_the_url_names_it(
     postgres, tiny_specs, tmp_path, monkeypatch
 ):
-    url = postgres.create_database(f"app{next(_numbers)}")
+    url = postgres.create_database(postgres.fresh_name())
     monkeypatch.setenv("SPECMEM_EVENTS_URL", url)
     monkeypatch.setenv("SPECMEM_API_TOKEN", "engines-token-0123456789")
     settings = Settings.load(specs_dir=tiny_specs, data_dir=tmp_path / "data")

@@ -36,6 +36,7 @@ def test_logged_event_is_stored_with_its_fields(memory):
     assert stored == event
 
 
+@pytest.mark.sqlite_log
 def test_events_live_in_a_wal_sqlite_file_in_the_data_dir(memory, tmp_path):
     memory.log_event("1", "note", summary="hello")
     path = tmp_path / "data" / "events.sqlite"
@@ -152,6 +153,7 @@ def test_concurrent_writers_lose_no_event(memory):
     assert len(memory.events("1", limit=1000)) == 80
 
 
+@pytest.mark.sqlite_log
 def test_reading_events_never_creates_the_log(memory, tmp_path):
     assert memory.events("1") == []
     assert memory.search_events("anything") == []

@@ -21,8 +21,8 @@ from retriever.http.idempotency import (
 
 
 @pytest.fixture
-def keys(tmp_path):
-    return IdempotencyKeys(tmp_path / "events.sqlite")
+def keys(event_log):
+    return IdempotencyKeys(event_log)
 
 
 def test_fingerprint_ignores_key_order_but_not_path_or_body():

@@ -175,6 +175,7 @@ def test_a_claim_held_by_a_live_process_is_409_not_taken_over(client, memory, mo
     assert busy.status_code == 409 and busy.json()["error"]["code"] == "idempotency_key_in_use"
 
 
+@pytest.mark.sqlite_log
 def test_a_log_of_an_older_version_gains_the_new_columns(tmp_path):
     import sqlite3
 
