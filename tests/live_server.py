@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 
 __all__ = ["free_port", "serve_in_thread", "stop_process"]
@@ -52,3 +55,31 @@ def stop_process(process: subprocess.Popen, timeout: float = 30) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+CHROMA = Path(sys.executable).with_name("chroma")
+
+
+def start_chroma(path: Path, timeout: float = 60) -> tuple[subprocess.Popen[bytes], str]:
+    """A real `chroma run` server over `path` on a free port, answering its heartbeat; its
+    process and URL. FileNotFoundError without the chroma CLI, RuntimeError if it never answers."""
+    if not CHROMA.exists():
+        raise FileNotFoundError(f"no chroma CLI at {CHROMA}")
+    port = free_port()
+    server = subprocess.Popen(
+        [str(CHROMA), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
+                return server, url
+        except httpx.HTTPError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            stop_process(server, timeout=10)
+            raise RuntimeError(f"chroma server did not start (exit code {server.poll()})")
+        time.sleep(0.2)

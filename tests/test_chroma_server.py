@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from ingest.errors import BackendUnavailable
@@ -18,36 +15,24 @@ from ingest.index.embedding import FakeEmbedder
 from ingest.index.layout import IndexLayout
 from ingest.index.vectors import VectorStore
 from retriever.service import SpecMemory
-from tests.live_server import free_port, stop_process
+from tests.live_server import free_port, start_chroma, stop_process
 
 pytestmark = pytest.mark.server
 
-CHROMA = Path(sys.executable).with_name("chroma")
+
+def _start_chroma(path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    try:
+        return start_chroma(path)
+    except FileNotFoundError as err:
+        pytest.skip(str(err))
+    except RuntimeError as err:
+        pytest.fail(str(err))
 
 
 @pytest.fixture(scope="module")
 def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not CHROMA.exists():
-        pytest.skip(f"no chroma CLI at {CHROMA}")
-    port = free_port()
-    path = tmp_path_factory.mktemp("chroma-server")
-    server = subprocess.Popen(
-        [str(CHROMA), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+    server, url = _start_chroma(tmp_path_factory.mktemp("chroma-server"))
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"chroma server did not start (exit code {server.poll()})")
-            time.sleep(0.2)
         yield url
     finally:
         stop_process(server, timeout=10)
@@ -96,3 +81,36 @@ def test_ingest_with_the_server_down_is_backend_unavailable(
     memory = SpecMemory(tiny_specs, tiny_specs.parent / "data", embedder=FakeEmbedder())
     with pytest.raises(BackendUnavailable, match="SPECMEM_CHROMA_URL"):
         memory.ingest()
+
+
+def test_dense_retrieval_asks_the_server_when_told_and_answers_the_same(
+    tiny_specs: Path, chroma_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SPECMEM_CHROMA_URL", chroma_url)
+    data = tiny_specs.parent / "data"
+    chosen = SpecMemory(tiny_specs, data, embedder=FakeEmbedder())  # auto: small, so in memory
+    chosen.ingest()
+    monkeypatch.setenv("SPECMEM_DENSE", "chroma")
+    remote = SpecMemory(tiny_specs, data, embedder=FakeEmbedder())
+    for query in ("bearer tokens", "token refresh", "search ui"):
+        expected = [(h.spec, round(h.score, 4)) for h in chosen.search(query)]
+        assert [(h.spec, round(h.score, 4)) for h in remote.search(query)] == expected
+    assert chosen._warm_index(FakeEmbedder()).vectors is not None
+    assert remote._warm_index(FakeEmbedder()).vectors is None
+
+
+def test_a_search_with_the_server_gone_is_backend_unavailable(
+    tiny_specs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, url = _start_chroma(tmp_path / "chroma")
+    try:
+        monkeypatch.setenv("SPECMEM_CHROMA_URL", url)
+        monkeypatch.setenv("SPECMEM_DENSE", "chroma")
+        memory = SpecMemory(tiny_specs, tmp_path / "data", embedder=FakeEmbedder())
+        memory.ingest()
+        assert memory.search("bearer tokens")
+    finally:
+        stop_process(server, timeout=10)
+    with pytest.raises(BackendUnavailable):
+        memory.search("bearer tokens")
+    assert memory.search("bearer tokens", mode="lexical")  # the words need no vectors

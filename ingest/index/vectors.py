@@ -439,6 +439,13 @@ class VectorStore:
         file and section_kind, e.g. {"spec": "045-x"} or {"section_kind": {"$in": [...]}}."""
         if self.count() == 0:
             return []
+        return self.nearest(vector, limit, where)
+
+    def nearest(
+        self, vector: np.ndarray, limit: int, where: Mapping[str, Any] | None = None
+    ) -> list[tuple[str, float]]:
+        """As `query`, in one round trip: the caller knows the collection holds `limit` vectors
+        (a search, on every request, does not ask the server to count them first)."""
         got = self._run(
             lambda c: c.query(
                 query_embeddings=[np.asarray(vector, dtype=np.float32)],

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:  # the service imports this at start; numpy loads with the first search
     import numpy as np
@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # the service imports this at start; numpy loads with the fir
 __all__ = ["EmbeddingOverlap", "Vector"]
 
 Vector = Callable[[], "np.ndarray"]  # the query vector, once it is needed
+T = TypeVar("T")
 
 
 class EmbeddingOverlap:
@@ -33,9 +34,10 @@ class EmbeddingOverlap:
         self._pool: ThreadPoolExecutor | None = None
         self._closed = False
 
-    def start(self, embed: Callable[[str], np.ndarray], query: str) -> Vector:
-        """The vector of `query`, being computed; calling the result waits for it (and raises
-        what the embedding raised)."""
+    def start(self, embed: Callable[[str], T], query: str) -> Callable[[], T]:
+        """The vector of `query` (or whatever `embed` makes of it: the dense half's answer when
+        that waits on a server), being computed; calling the result waits for it (and raises
+        what `embed` raised)."""
         pool = self._running_pool()
         if pool is not None and self._free.acquire(blocking=False):
             try:
@@ -58,7 +60,7 @@ class EmbeddingOverlap:
                 self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="specmem-embed")
             return self._pool
 
-    def _embed(self, embed: Callable[[str], np.ndarray], query: str) -> np.ndarray:
+    def _embed(self, embed: Callable[[str], T], query: str) -> T:
         try:
             return embed(query)
         finally:

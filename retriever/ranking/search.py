@@ -22,10 +22,14 @@ import numpy as np
 
 from ingest.errors import InvalidInput
 
+from .dense_chroma import ChromaDense
 from .fusion import combine, rrf, sparse_spec_scores, spec_scores
 from .overlap import EmbeddingOverlap, Vector
 from .query import analyze_query
 from .warm_index import WarmIndex
+
+# The dense half's answer for one query, once it is needed: chunk scores and shortlist rows.
+DenseAnswer = Callable[[], "tuple[np.ndarray, np.ndarray | None]"]
 
 __all__ = ["MODES", "RankingParams", "SearchHit", "Snippet", "rank_specs", "search_index"]
 
@@ -126,7 +130,10 @@ def rank_specs(
     mode: str = "hybrid",
     chunk_mask: np.ndarray | None = None,
     params: RankingParams = RankingParams(),
+    dense_answer: DenseAnswer | None = None,
 ) -> Ranking:
+    """`dense_answer`, when given, is the dense half already under way (search_index): what
+    `index.dense.search` returns for the query's vector and `chunk_mask`."""
     if mode not in MODES:
         raise InvalidInput(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     if params.fusion not in FUSIONS:
@@ -150,10 +157,13 @@ def rank_specs(
         if name != "identifier" or analyzed.identifiers
     }
     if mode in ("hybrid", "dense"):
-        if query_vector is None or index.dense is None:
+        if dense_answer is not None:
+            dense, shortlist = dense_answer()
+        elif query_vector is None or index.dense is None:
             raise InvalidInput("dense ranking needs the query vector and the index's vectors")
-        vector = query_vector() if callable(query_vector) else query_vector
-        dense, shortlist = index.dense.search(vector, chunk_mask)
+        else:
+            vector = query_vector() if callable(query_vector) else query_vector
+            dense, shortlist = index.dense.search(vector, chunk_mask)
         chunk_scores["dense"] = dense
         aggregated["dense"] = _spec_level(
             index, np.asarray(dense, dtype=np.float32), params, chunk_mask, shortlist
@@ -275,13 +285,23 @@ def search_index(
         return []
     chunk_mask = None if spec_mask.all() else index.chunk_mask(spec_mask)
     vector: np.ndarray | Vector | None = None
+    answer: DenseAnswer | None = None
     if mode != "lexical":
         if embed_query is None:
             raise InvalidInput(f"mode {mode!r} needs an embedder")
         # The dense half alone has nothing to do meanwhile: only a hybrid query overlaps.
         use = overlap if mode == "hybrid" else None
-        vector = use.start(embed_query, query) if use is not None else embed_query(query)
-    ranking = rank_specs(index, query, vector, mode=mode, chunk_mask=chunk_mask, params=params)
+        dense, embed = index.dense, embed_query
+        if use is not None and isinstance(dense, ChromaDense):
+            # Chroma's answer waits on a round trip: it too runs beside the lexical half.
+            answer = use.start(lambda text: dense.search(embed(text), chunk_mask), query)
+        elif use is not None:
+            vector = use.start(embed_query, query)
+        else:
+            vector = embed_query(query)
+    ranking = rank_specs(
+        index, query, vector, mode=mode, chunk_mask=chunk_mask, params=params, dense_answer=answer
+    )
     return [
         _hit(index, ranking, int(position), rank, params)
         for rank, position in enumerate(ranking.order(limit), start=1)

@@ -1,5 +1,6 @@
 """The read path's in-memory copy of one index generation: chunks grouped by spec, BM25 postings
-and the dense vectors as one numpy matrix.
+and the dense vectors as one numpy matrix (or, for an index past the size where that stops
+paying, a handle on Chroma's ANN index: retriever.ranking.dense_chroma).
 
 Chroma and SQLite stay the stores of record. Querying them per search costs tens of milliseconds
 (a Chroma query plus a SQL round trip for the chunk rows); holding ~9k chunks x 384 floats (14 MB for LeanSpec) in
@@ -17,9 +18,13 @@ from typing import Any
 import numpy as np
 
 from .dense import DenseIndex
+from .dense_chroma import ChromaDense
 from .identifiers import identifiers
 from .lexical_rank import BM25Index
 from .terms import terms
+
+# Builds a dense index over vectors kept elsewhere, from chunk ids and their specs in row order.
+RemoteDense = Callable[[list[str], list[str]], ChromaDense]
 
 __all__ = [
     "ChunkRecord",
@@ -120,9 +125,12 @@ class WarmIndex:
         specs: Mapping[str, SpecInfo],
         generation: object = None,
         previous: WarmIndex | None = None,
+        remote: RemoteDense | None = None,
     ):
         """`previous`, an older copy of the same index, lends its analyzed text for the chunks
-        it shares with this one: after an edit only the edited spec's chunks are analyzed."""
+        it shares with this one: after an edit only the edited spec's chunks are analyzed.
+        `remote`, given no vectors, builds the dense index over a store that keeps them
+        (retriever.ranking.dense_chroma) from the chunk ids and specs in this index's order."""
         if vectors is not None and len(vectors) != len(chunks):
             raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
         order = sorted(range(len(chunks)), key=lambda i: (chunks[i].spec, i))
@@ -151,7 +159,11 @@ class WarmIndex:
             self.identifiers = _postings(
                 self.chunks, identifier_document, (previous.chunks, previous.identifiers)
             )
-        self.dense = DenseIndex(self.vectors) if self.vectors is not None else None
+        self.dense: DenseIndex | ChromaDense | None = None
+        if self.vectors is not None:
+            self.dense = DenseIndex(self.vectors)
+        elif remote is not None:
+            self.dense = remote([c.id for c in self.chunks], [c.spec for c in self.chunks])
 
     def with_specs(
         self,
@@ -177,7 +189,8 @@ class WarmIndex:
 
     @property
     def has_vectors(self) -> bool:
-        return self.vectors is not None and len(self.chunks) > 0
+        """Whether dense ranking can run: vectors in memory, or a store that holds them."""
+        return self.dense is not None and len(self.chunks) > 0
 
     def spec_mask(
         self,
@@ -209,6 +222,7 @@ def build_warm_index(
     generation: object = None,
     spec_records: Mapping[str, Any] | None = None,
     previous: WarmIndex | None = None,
+    remote: RemoteDense | None = None,
 ) -> WarmIndex:
     """A WarmIndex from indexed chunks (ingest Chunks or records with the same fields).
 
@@ -219,7 +233,7 @@ def build_warm_index(
     """
     specs = spec_infos(chunks, catalog, spec_records)
     records = [c if isinstance(c, ChunkRecord) else ChunkRecord.of(c) for c in chunks]
-    return WarmIndex(records, vectors, specs, generation, previous)
+    return WarmIndex(records, vectors, specs, generation, previous, remote)
 
 
 def spec_infos(

@@ -42,7 +42,8 @@ from ingest.index.chunk_db import ChunkDatabase
 from ingest.index.layout import VECTOR_CACHE, IndexLayout, Manifest, check_manifest, sqlite_damage
 from ingest.index.vectors import VectorCache, VectorStore, forget_embedded
 
-from .warm_index import ChunkRecord, WarmIndex, build_warm_index, spec_infos
+from .dense_chroma import ChromaDense, uses_chroma
+from .warm_index import ChunkRecord, RemoteDense, WarmIndex, build_warm_index, spec_infos
 
 __all__ = ["VECTOR_CACHE", "NoIndex", "WarmIndexLoader"]
 
@@ -199,11 +200,13 @@ class WarmIndexLoader:
                 missing = [chunk_id for chunk_id in ids if chunk_id not in known]
                 fetched = {c.id: ChunkRecord.of(c) for c in lexical.chunks_by_id(missing)}
             chunks = [_at_lines(known.get(row[0]) or fetched[row[0]], row) for row in order]
+            remote = self._remote_dense(manifest, len(ids)) if need_vectors else None
             try:
                 # Vectors are read by id, and an id's vector never changes (ids are content
                 # hashes); only a later ingest deleting some of these ids can fail this, or a
                 # client whose cache predates another process's writes (reopened for the retry).
-                vectors = self._vectors_for(ids, manifest) if need_vectors and chunks else None
+                wanted = need_vectors and chunks and remote is None
+                vectors = self._vectors_for(ids, manifest) if wanted else None
             except InvalidInput as err:
                 last_error = err
                 self._drop_vector_store()
@@ -217,6 +220,7 @@ class WarmIndexLoader:
                 generation=generation,
                 spec_records=records,
                 previous=previous,
+                remote=remote,
             )
         if last_error is not None and stuck == LOAD_ATTEMPTS:
             # Nothing committed meanwhile, so no ingest explains the missing vectors.
@@ -224,6 +228,15 @@ class WarmIndexLoader:
         raise last_error or InvalidInput(
             f"the index in {self.layout.data_dir} kept changing while it was read; retry"
         )
+
+    def _remote_dense(self, manifest: Any, chunks: int) -> RemoteDense | None:
+        """A builder of the dense index over Chroma's ANN index when that is the configured or
+        the chosen path for an index of `chunks` (retriever.ranking.dense_chroma)."""
+        settings = self.settings
+        if not uses_chroma(settings.dense_backend, settings.chroma_url, chunks):
+            return None
+        store = self._vector_store(manifest)
+        return lambda ids, specs: ChromaDense(store, ids, specs)
 
     def _vectors_for(self, ids: list[str], manifest: Any) -> np.ndarray:
         """Vectors in `ids` order: from the previous copy by id (ids are content-addressed: same
