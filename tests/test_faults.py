@@ -27,7 +27,7 @@ from ingest.index.embedding import FakeEmbedder
 from retriever import SpecMemory
 from retriever.http import create_app
 from tests.conftest import REPO, write_spec
-from tests.test_chroma_server import CHROMA, free_port
+from tests.live_server import CHROMA, free_port
 from tests.test_http_query import SPECS
 from tests.test_pipeline import index_state
 
