@@ -176,3 +176,26 @@ def test_the_histories_of_many_specs_in_one_query_are_each_specs_history(tiny_sp
     for name, history in together.items():
         assert history == memory.history(name, limit=20)
     assert len(together["002-token-refresh"]) == 20
+
+
+@pytest.mark.sqlite_log
+def test_opening_a_log_another_process_is_still_creating_waits_for_it(tmp_path):
+    """Two workers creating the log at once: the second's switch to WAL meets the first's write
+    lock while the file is still in rollback mode, which SQLite refuses at once (issue 15)."""
+    import threading
+    import time
+
+    from retriever.events import EventStore, normalize_event
+
+    path = tmp_path / "events.sqlite"
+    first = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    first.execute("CREATE TABLE held (x)")
+    first.execute("BEGIN IMMEDIATE")
+    first.execute("INSERT INTO held VALUES (1)")
+    threading.Timer(0.3, lambda: first.execute("COMMIT")).start()
+    started = time.monotonic()
+    stored = EventStore(path).add(normalize_event("001-a", "note", {"summary": "second"}))
+    assert stored["summary"] == "second" and time.monotonic() - started >= 0.25
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    first.close()

@@ -6,6 +6,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +16,8 @@ from urllib.parse import quote
 from .errors import EventLogMissing, EventLogUnavailable
 
 EVENTS_DIR_ENV = "SPECMEM_EVENTS_DIR"
+# How long a connection waits for another one's lock before the log is reported unavailable.
+BUSY_SECONDS = 30.0
 
 Setup = Callable[[sqlite3.Connection], object]
 
@@ -98,13 +101,15 @@ class WalDatabase:
             try:
                 if first and create:
                     self.path.parent.mkdir(parents=True, exist_ok=True)
-                    conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                    conn = sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None)
                 else:
                     # mode=rw: a read creates nothing, and no file is ever created again where
                     # the one this process used has gone.
                     uri = f"file:{quote(str(self.path))}?mode=rw"
-                    conn = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)
-                conn.execute("PRAGMA journal_mode=WAL")
+                    conn = sqlite3.connect(
+                        uri, uri=True, timeout=BUSY_SECONDS, isolation_level=None
+                    )
+                _use_wal(conn)
             except (OSError, sqlite3.Error) as err:
                 self.check()
                 if first and not create and not self.path.exists():
@@ -162,6 +167,22 @@ class WalDatabase:
                     conn.execute("ROLLBACK")
                 raise
             self.check()
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL, waiting as long as any other lock would be waited for. A switch that
+    meets another connection's write lock on a log still in rollback mode (two processes
+    creating it at once: `serve --workers 2`) is refused at once, without the busy handler;
+    the mode is stored in the file, so once the other one has switched, this is a no-op."""
+    deadline = time.monotonic() + BUSY_SECONDS
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 @contextmanager
