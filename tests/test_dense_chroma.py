@@ -78,7 +78,7 @@ class _Recording:
 
 def test_shortlisted_rows_score_and_the_rest_get_no_vote():
     store = _Recording([("c2", 0.9), ("gone", 0.8), ("c0", 0.5)])
-    dense = ChromaDense(store, ["c0", "c1", "c2"], ["a", "a", "b"], candidates=2)
+    dense = ChromaDense(store, ["c0", "c1", "c2"], ["a", "b"], np.array([0, 0, 1]), candidates=2)
     scores, rows = dense.search(np.ones(3))
     assert rows.tolist() == [0, 2]  # a chunk of a newer ingest ("gone") is not in this copy
     assert scores.tolist() == pytest.approx([0.5, -np.inf, 0.9])
@@ -98,7 +98,8 @@ def test_a_filter_letting_most_of_many_specs_through_is_applied_to_a_deeper_shor
 
     monkeypatch.setattr(dense_chroma, "MAX_WHERE_SPECS", 2)
     store = _Recording([("c3", 0.9), ("c0", 0.8), ("c1", 0.7)])
-    dense = ChromaDense(store, ["c0", "c1", "c2", "c3"], ["a", "b", "c", "d"], candidates=2)
+    ids, names = ["c0", "c1", "c2", "c3"], ["a", "b", "c", "d"]
+    dense = ChromaDense(store, ids, names, np.arange(4), candidates=2)
     scores, rows = dense.search(np.ones(3), np.array([True, True, True, False]))
     assert store.calls[-1] == (3, None)  # 2 candidates / a share of 3/4 -> 3, unfiltered
     assert rows.tolist() == [0, 1] and np.isinf(scores[3])  # d's chunk refused after the fact

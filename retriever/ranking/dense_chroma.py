@@ -42,19 +42,22 @@ def uses_chroma(backend: str, chroma_url: str | None, chunks: int) -> bool:
 
 
 class ChromaDense:
-    """DenseIndex's `search` over a Chroma collection; rows in the warm index's chunk order."""
+    """DenseIndex's `search` over a Chroma collection; rows in the warm index's chunk order.
+    `spec_names` and `spec_of` (each row's position in `spec_names`) are the warm index's own."""
 
     def __init__(
         self,
         store: Any,
         ids: Sequence[str],
-        specs: Sequence[str],
+        spec_names: Sequence[str],
+        spec_of: np.ndarray,
         *,
         candidates: int = CANDIDATES,
     ):
         self.store = store
         self.row = {chunk_id: row for row, chunk_id in enumerate(ids)}
-        self.specs = np.asarray(specs, dtype=object)
+        self.spec_names = spec_names
+        self.spec_of = spec_of
         self.candidates = candidates
 
     def __len__(self) -> int:
@@ -68,7 +71,8 @@ class ChromaDense:
         limit = min(self.candidates, len(self.row))
         if mask is not None:
             rows = np.flatnonzero(mask)
-            names = sorted(set(self.specs[rows]))
+            passing = np.bincount(self.spec_of[rows], minlength=len(self.spec_names))
+            names = sorted(self.spec_names[int(i)] for i in np.flatnonzero(passing))
             if not names:
                 return out, np.zeros(0, dtype=np.int64)
             share = len(rows) / len(self.row)

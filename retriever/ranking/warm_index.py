@@ -23,8 +23,9 @@ from .identifiers import identifiers
 from .lexical_rank import BM25Index
 from .terms import terms
 
-# Builds a dense index over vectors kept elsewhere, from chunk ids and their specs in row order.
-RemoteDense = Callable[[list[str], list[str]], ChromaDense]
+# Builds a dense index over vectors kept elsewhere, from the chunk ids in row order, the spec
+# names and each row's spec (WarmIndex.spec_names, WarmIndex.spec_of).
+RemoteDense = Callable[[list[str], list[str], np.ndarray], ChromaDense]
 
 __all__ = [
     "ChunkRecord",
@@ -130,7 +131,7 @@ class WarmIndex:
         """`previous`, an older copy of the same index, lends its analyzed text for the chunks
         it shares with this one: after an edit only the edited spec's chunks are analyzed.
         `remote`, given no vectors, builds the dense index over a store that keeps them
-        (retriever.ranking.dense_chroma) from the chunk ids and specs in this index's order."""
+        (retriever.ranking.dense_chroma) in this index's row order."""
         if vectors is not None and len(vectors) != len(chunks):
             raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
         order = sorted(range(len(chunks)), key=lambda i: (chunks[i].spec, i))
@@ -163,7 +164,7 @@ class WarmIndex:
         if self.vectors is not None:
             self.dense = DenseIndex(self.vectors)
         elif remote is not None:
-            self.dense = remote([c.id for c in self.chunks], [c.spec for c in self.chunks])
+            self.dense = remote([c.id for c in self.chunks], self.spec_names, self.spec_of)
 
     def with_specs(
         self,

@@ -236,7 +236,7 @@ class WarmIndexLoader:
         if not uses_chroma(settings.dense_backend, settings.chroma_url, chunks):
             return None
         store = self._vector_store(manifest)
-        return lambda ids, specs: ChromaDense(store, ids, specs)
+        return lambda ids, names, spec_of: ChromaDense(store, ids, names, spec_of)
 
     def _vectors_for(self, ids: list[str], manifest: Any) -> np.ndarray:
         """Vectors in `ids` order: from the previous copy by id (ids are content-addressed: same

@@ -85,7 +85,9 @@ def _scaled_index(base: WarmIndex, ids: list[str], specs: list[str], store: Any)
         for name, info in by_name.items():
             named = name if copy == 0 else f"{name}-c{copy}"
             infos[named] = replace(info, name=named)
-    return WarmIndex(chunks, None, infos, remote=lambda i, s: ChromaDense(store, i, s))
+    return WarmIndex(
+        chunks, None, infos, remote=lambda i, names, of: ChromaDense(store, i, names, of)
+    )
 
 
 def synthetic(
@@ -159,7 +161,7 @@ def _one_scale(
         started = time.perf_counter()
         store.upsert(ids, vectors, [{"spec": spec} for spec in specs])
         figures["chroma_load_seconds"] = round(time.perf_counter() - started, 1)
-        remote = ChromaDense(store, ids, specs)
+        remote = ChromaDense(store, ids, [specs[i] for i in starts], spec_of)
         remote.search(embed(queries[0]))  # the server loads its HNSW index on the first query
         figures["chroma_server_rss_mb"] = _rss_mb(server.pid)
         before = _rss_mb(os.getpid())
