@@ -2,11 +2,13 @@
 
     SpecmemError                      base: a message a user can act on, and a stable `code`
     ├── SpecNotFound                  no spec answers to a reference          (HTTP 404)
+    ├── ProjectNotFound               no served project has that name          (HTTP 404)
     ├── AmbiguousSpecRef              a bare number that several specs share   (HTTP 409)
     ├── UnsafeReference               a reference that would leave the specs dir (HTTP 400)
     ├── SpecParseError                a file that cannot be read as a spec     (HTTP 422)
     ├── InvalidInput                  a bad value for a field or an option     (HTTP 422)
     │   ├── DependencyCycle           a new dependency would close a cycle
+    │   ├── ProjectRequired           several projects served, the request needs one
     │   └── NoIndex                   no complete index yet: run an ingest     (HTTP 409)
     ├── StaleWrite                    `expected_hash` no longer matches       (HTTP 412)
     ├── IndexMismatch                 the index was built by another model    (HTTP 409)
@@ -32,6 +34,8 @@ __all__ = [
     "IndexMismatch",
     "InvalidInput",
     "NoIndex",
+    "ProjectNotFound",
+    "ProjectRequired",
     "SpecNotFound",
     "SpecParseError",
     "SpecmemError",
@@ -90,6 +94,19 @@ class InvalidInput(SpecmemError):
 
 class DependencyCycle(InvalidInput):
     code = "dependency_cycle"
+
+
+class ProjectNotFound(SpecmemError):
+    """A `project` (or a `proj:045` reference) that no served project answers to."""
+
+    code = "project_not_found"
+
+
+class ProjectRequired(InvalidInput):
+    """A request that works on one project (a write, a spec's history) named none, on a server of
+    several projects and no default one."""
+
+    code = "project_required"
 
 
 class StaleWrite(SpecmemError):

@@ -18,32 +18,52 @@ import json
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["PathDisplay"]
+__all__ = ["PathDisplay", "ShowsPaths"]
 
 SPECS_DIR_LABEL = "<specs dir>"
 DATA_DIR_LABEL = "<data dir>"
 TEMPLATES_LABEL = "<builtin templates>"
 
 
+class ShowsPaths(Protocol):
+    """What a door needs to show paths: a PathDisplay, or one that follows a set of projects."""
+
+    def text(self, text: str) -> str: ...
+
+    def json_text(self, text: str) -> str: ...
+
+    def data(self, value: Any) -> Any: ...
+
+
 class PathDisplay:
     """Rewrites absolute paths under the specs dir, the data dir and the built-in templates."""
 
-    def __init__(self, specs_dir: Path, data_dir: Path | None = None):
+    def __init__(
+        self,
+        specs_dir: Path | None,
+        data_dir: Path | None = None,
+        *,
+        projects: Iterable[tuple[str, Path, Path]] = (),
+    ):
         from ingest.authoring.create import BUILTIN_TEMPLATES
 
         # (absolute prefix, what a path under it starts with instead, what it alone becomes)
-        roots: list[tuple[str, str, str]] = []
-        for paths, inside, alone in (
-            (_forms(specs_dir), "", SPECS_DIR_LABEL),
+        places: list[tuple[list[str], str, str]] = [
+            (_forms(specs_dir) if specs_dir is not None else [], "", SPECS_DIR_LABEL),
             (
                 _forms(data_dir) if data_dir is not None else [],
                 f"{DATA_DIR_LABEL}/",
                 DATA_DIR_LABEL,
             ),
             (_forms(BUILTIN_TEMPLATES), f"{TEMPLATES_LABEL}/", TEMPLATES_LABEL),
-        ):
+        ]
+        for name, specs, data in projects:  # a path's project is in the answer beside it
+            places.append((_forms(specs), "", f"<specs dir of {name}>"))
+            places.append((_forms(data), f"<data dir of {name}>/", f"<data dir of {name}>"))
+        roots: list[tuple[str, str, str]] = []
+        for paths, inside, alone in places:
             roots.extend((path, inside, alone) for path in paths)
         # Longest first, so a data dir inside the specs dir is shown as the data dir.
         roots.sort(key=lambda root: len(root[0]), reverse=True)

@@ -49,8 +49,13 @@ def _resolved_imports(path: Path) -> set[str]:
     return names
 
 
-DOORS = ("retriever.http", "retriever.cli", "retriever.mcp_server")
-SERVICE = ("retriever.service", "retriever.live_catalog", "retriever.index_follower")
+DOORS = ("retriever.http", "retriever.cli", "retriever.mcp_server", "retriever.mcp_tools")
+SERVICE = (
+    "retriever.service",
+    "retriever.live_catalog",
+    "retriever.index_follower",
+    "retriever.projects",
+)
 LAYERS = {
     # package: what it must never import (specs/079). ingest.specs is the bottom: reading a
     # specs dir needs neither writing nor indexing them.

@@ -22,7 +22,7 @@ from retriever.mcp_server import READ_TOOLS, WRITE_TOOLS, build_mcp_server
 from tests.live_server import serve_in_thread
 
 TOKEN = "strict-args-token"
-SEARCH_ARGS = "accepted: query, limit, status, tags, priority, mode)"
+SEARCH_ARGS = "accepted: query, limit, status, tags, priority, mode, project)"
 
 
 @pytest.fixture
@@ -147,7 +147,7 @@ def test_over_streamable_http_the_same_error_reaches_the_client(memory):
         tools, typo, good = anyio.run(scenario, url)
     assert all(tool.input_schema["additionalProperties"] is False for tool in tools)
     assert "unknown argument 'include_file' for tool 'get_spec'" in error_text(typo)
-    assert "accepted: spec, include_files)" in error_text(typo)
+    assert "accepted: spec, include_files, project)" in error_text(typo)
     assert ok(good)["spec"] == "001-auth-design"
 
 

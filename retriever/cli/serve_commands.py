@@ -2,13 +2,42 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from ingest.errors import SpecmemError
+
 from . import cli, memory_of
 
+if TYPE_CHECKING:
+    from ..projects import Projects, ProjectSources
+    from ..service import SpecMemory
+
 DEFAULT_PORT = 8765
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def project_options(command: F) -> F:
+    """`--project NAME=SPECS_DIR` (repeatable) and `--projects FILE`: several spec folders as
+    named projects of one server (spec 096)."""
+    command = click.option(
+        "--projects",
+        "projects_file",
+        envvar="SPECMEM_PROJECTS",
+        type=click.Path(dir_okay=False, exists=True),
+        help="A TOML file of projects, read again when it changes (env SPECMEM_PROJECTS).",
+    )(command)
+    return click.option(
+        "--project",
+        "project_options",
+        multiple=True,
+        metavar="NAME=SPECS_DIR",
+        help="Serve this spec folder as project NAME (repeatable); instead of --specs-dir.",
+    )(command)
 
 
 @cli.command("serve")
@@ -35,6 +64,7 @@ DEFAULT_PORT = 8765
     type=click.IntRange(min=1),
     help="Server processes on the one port and index (MCP then runs without sessions).",
 )
+@project_options
 @click.pass_context
 def serve_command(
     ctx: click.Context,
@@ -43,6 +73,8 @@ def serve_command(
     max_body_bytes: int,
     max_mcp_sessions: int,
     workers: int,
+    project_options: tuple[str, ...],
+    projects_file: str | None,
 ) -> None:
     """Serve the HTTP API (docs at /docs) and MCP over streamable HTTP at /mcp.
 
@@ -58,13 +90,26 @@ def serve_command(
     With --workers N, N processes share the port, the index and the event log: a write in one
     is seen by every other, writes of one spec are serialized across them, and an idempotency
     key is honoured whichever worker a retry reaches (spec 092).
+
+    With --project NAME=DIR (repeatable) or --projects FILE, one server holds several spec
+    folders: every route and tool takes an optional `project`, search and context read across
+    all of them, and a project added to the file is served, and indexed, with no restart
+    (spec 096).
     """
     # Imported here: FastAPI and uvicorn cost every other `specmem` command ~2 s of start-up.
     from ..http import create_app
     from ..http.security import LOOPBACK_NAMES, is_loopback, token_problem
     from ..http.server import run
 
-    memory = memory_of(ctx)
+    sources = project_sources(project_options, projects_file)
+    served: SpecMemory | Projects
+    if sources is None:
+        served = memory = memory_of(ctx)
+        what = str(memory.settings.specs_dir)
+    else:
+        served = open_projects(sources, build_missing=True)
+        memory = served.all()[0].memory  # the token and the rest are the server's, not a project's
+        what = f"projects {', '.join(served.names())}"
     problem = token_problem(memory.settings.api_token)
     if problem:
         raise click.UsageError(f"refusing to serve: {problem}")
@@ -87,9 +132,9 @@ def serve_command(
     mode = "read-write" if memory.settings.api_token else "read-only (no SPECMEM_API_TOKEN)"
     processes = f", {workers} workers" if workers > 1 else ""
     # Built here even for workers, which build their own: a bad option fails once, before any starts.
-    app = create_app(memory, **options)
+    app = create_app(served, **options)
     click.echo(
-        f"specmem: serving {memory.settings.specs_dir} on http://{host}:{port} ({mode}"
+        f"specmem: serving {what} on http://{host}:{port} ({mode}"
         f"{processes}); MCP at http://{host}:{port}/mcp",
         err=True,
     )
@@ -98,7 +143,7 @@ def serve_command(
         return
     from ..http.workers import ServePlan, serve_workers
 
-    plan = ServePlan(memory.settings, {**options, "mcp_stateless": True})
+    plan = ServePlan(memory.settings, {**options, "mcp_stateless": True}, sources)
     try:
         code = serve_workers(plan, host, port, workers)
     except OSError as err:
@@ -112,9 +157,39 @@ def serve_command(
 @click.option(
     "--read-only", is_flag=True, help="Offer only the read tools (no create/update/log_event)."
 )
+@project_options
 @click.pass_context
-def mcp_command(ctx: click.Context, read_only: bool) -> None:
+def mcp_command(
+    ctx: click.Context,
+    read_only: bool,
+    project_options: tuple[str, ...],
+    projects_file: str | None,
+) -> None:
     """Run the MCP server over stdio, for an agent that launches specmem itself."""
     from ..mcp_server import build_mcp_server
 
-    build_mcp_server(memory_of(ctx), allow_writes=not read_only).run("stdio")
+    sources = project_sources(project_options, projects_file)
+    served = memory_of(ctx) if sources is None else open_projects(sources, build_missing=True)
+    build_mcp_server(served, allow_writes=not read_only).run("stdio")
+
+
+def project_sources(options: tuple[str, ...], file: str | None) -> ProjectSources | None:
+    """The projects `--project` or `--projects` name; None for a server of one spec folder."""
+    from ..projects import ProjectSources, parse_option
+
+    if not options and file is None:
+        return None
+    try:
+        entries = tuple(parse_option(option) for option in options)
+        return ProjectSources(Path(file).absolute() if file else None, entries)
+    except SpecmemError as err:
+        raise click.UsageError(str(err)) from err
+
+
+def open_projects(sources: ProjectSources, **options: Any) -> Projects:
+    from ..projects import Projects
+
+    try:
+        return Projects.open(sources, **options)
+    except SpecmemError as err:
+        raise click.UsageError(str(err)) from err

@@ -17,11 +17,11 @@ from starlette.routing import Route
 
 from ingest.errors import InvalidInput
 
-from ..paths import PathDisplay
+from ..projects import Projects
 from ..service import SpecMemory
-from .deps import Memory, refuse_unknown_query
+from .deps import Scope, refuse_unknown_query
 from .errors import AnswerShape, install_error_handlers
-from .idempotency import IdempotencyKeys
+from .idempotency import KeysPerProject
 from .routes_devlog import router as devlog_router
 from .routes_events import router as events_router
 from .routes_query import router as query_router
@@ -84,7 +84,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def create_app(
-    memory: SpecMemory | None = None,
+    memory: SpecMemory | Projects | None = None,
     *,
     token: str | None = None,
     protect_reads: bool = False,
@@ -96,7 +96,8 @@ def create_app(
     mcp_session_idle_timeout: float = MCP_SESSION_IDLE_TIMEOUT,
     mcp_stateless: bool = False,
 ) -> FastAPI:
-    """The HTTP API over `memory` (default: a SpecMemory from the environment's settings).
+    """The HTTP API over `memory` (default: a SpecMemory from the environment's settings), or
+    over several named projects (retriever.projects: every route then takes `project`).
 
     `token` defaults to the settings' api_token, which must be usable (no whitespace, visible
     ASCII, at least MIN_TOKEN_LENGTH characters) or InvalidInput says why; a `token` passed in
@@ -110,8 +111,10 @@ def create_app(
     held in one worker's memory is unknown to the others (retriever.http.workers).
     """
     memory = memory if memory is not None else SpecMemory()
+    projects = memory if isinstance(memory, Projects) else Projects.single(memory)
     configured = token is None
-    token = memory.settings.api_token if configured else token or None
+    # The token is the server's, not a project's: every project reads it from one environment.
+    token = projects.all()[0].memory.settings.api_token if configured else token or None
     problem = token_problem(token, min_length=MIN_TOKEN_LENGTH if configured else 1)
     if problem:
         raise InvalidInput(problem)
@@ -120,7 +123,7 @@ def create_app(
     if mount_mcp:
         from ..mcp_server import build_mcp_server
 
-        mcp_server = build_mcp_server(memory, allow_writes=policy.token is not None)
+        mcp_server = build_mcp_server(projects, allow_writes=policy.token is not None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -139,20 +142,33 @@ def create_app(
         openapi_url=None if protect_reads else "/openapi.json",
         dependencies=[Depends(refuse_unknown_query)],
     )
-    app.state.memory = memory
+    app.state.projects = projects
     app.state.policy = policy
-    # Keys share the event log's file and its deleted-or-replaced check (retriever.events).
-    app.state.idempotency = IdempotencyKeys(memory.event_log.database)
+    # Keys share each project's event log and its deleted-or-replaced check (retriever.events).
+    app.state.idempotency = KeysPerProject()
+    if not projects.named:
+        app.state.idempotency.of(projects.all()[0].memory)  # its table exists from the start
     install_error_handlers(app)
 
     @app.get(
         "/health", tags=["meta"], summary="Liveness and corpus size", responses=ERROR_RESPONSES
     )
-    def health(memory: Memory, request: Request) -> dict[str, Any]:
-        catalog = memory.catalog()
+    def health(scope: Scope, request: Request) -> dict[str, Any]:
         data: dict[str, Any] = {"status": "ok"}
-        if not request.app.state.policy.protect_reads:
-            data.update(specs=len(catalog), problems=len(catalog.problems))
+        if request.app.state.policy.protect_reads:
+            return data
+        served = scope.projects.scope(scope.name)
+        catalogs = [project.memory.catalog() for project in served]
+        data.update(
+            specs=sum(len(c) for c in catalogs), problems=sum(len(c.problems) for c in catalogs)
+        )
+        if scope.projects.named:
+            data["projects"] = {
+                str(p.name): {"specs": len(c), "problems": len(c.problems)}
+                for p, c in zip(served, catalogs, strict=True)
+            }
+            if scope.projects.problems:
+                data["project_problems"] = list(scope.projects.problems)
         return data
 
     app.include_router(specs_router, responses=ERROR_RESPONSES)
@@ -195,5 +211,5 @@ def create_app(
     app.add_middleware(BodySizeLimit, limit=max_body_bytes)
     if loopback_names is not None:
         app.add_middleware(LoopbackHostGuard, names=loopback_names)
-    app.add_middleware(AnswerShape, display=PathDisplay.of(memory.settings))
+    app.add_middleware(AnswerShape, display=projects.paths)
     return app

@@ -8,15 +8,17 @@ patching a module-level global.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
 from ingest.errors import InvalidInput
 
+from ..projects import Project, Projects
 from ..service import SpecMemory
 from .idempotency import IdempotencyKeys, Replay, crash_point, request_fingerprint
 from .security import AccessPolicy
@@ -26,8 +28,12 @@ __all__ = [
     "AuthRefused",
     "IdempotencyKey",
     "Memory",
+    "ProjectName",
     "Reader",
+    "Scope",
+    "Target",
     "Writer",
+    "keys_of",
     "refuse_unknown_query",
     "replayed",
     "reply",
@@ -45,8 +51,51 @@ class AuthRefused(HTTPException):
         self.code = code
 
 
-def get_memory(request: Request) -> SpecMemory:
-    return request.app.state.memory
+ProjectName = Annotated[
+    str | None,
+    Query(
+        description="The project (on a server of several): omit to read across all of them, "
+        "or to write to the only or default one",
+        max_length=64,
+    ),
+]
+
+
+def get_memory(request: Request, project: ProjectName = None) -> SpecMemory:
+    """The project a request about no particular spec works on (retriever.projects)."""
+    projects: Projects = request.app.state.projects
+    return projects.one(project).memory
+
+
+@dataclass(frozen=True)
+class SpecTarget:
+    """The spec a `/specs/{spec_id}` route is about: its project's memory and the reference
+    within it (`web:045` -> project web, `045`)."""
+
+    project: Project
+    ref: str
+
+    @property
+    def memory(self) -> SpecMemory:
+        return self.project.memory
+
+
+def get_target(request: Request, spec_id: str, project: ProjectName = None) -> SpecTarget:
+    projects: Projects = request.app.state.projects
+    found, local = projects.spec(project, spec_id)
+    return SpecTarget(found, str(local))
+
+
+@dataclass(frozen=True)
+class ProjectScope:
+    """A read that may span projects: the served projects and the one asked for, if any."""
+
+    projects: Projects
+    name: str | None
+
+
+def get_scope(request: Request, project: ProjectName = None) -> ProjectScope:
+    return ProjectScope(request.app.state.projects, project)
 
 
 def _check(request: Request, write: bool) -> None:
@@ -65,6 +114,8 @@ def require_writer(request: Request, _: Credentials) -> None:
 
 
 Memory = Annotated[SpecMemory, Depends(get_memory)]
+Target = Annotated[SpecTarget, Depends(get_target)]
+Scope = Annotated[ProjectScope, Depends(get_scope)]
 Reader = Depends(require_reader)
 Writer = Depends(require_writer)
 IdempotencyKey = Annotated[
@@ -82,6 +133,7 @@ Recover = Callable[[list[dict[str, Any]]], Answer | None]
 
 def reply(
     request: Request,
+    memory: SpecMemory,
     key: str | None,
     payload: Any,
     produce: Callable[[], Answer],
@@ -99,7 +151,7 @@ def reply(
     if key is None:
         status, body, headers = produce()
         return JSONResponse(body, status_code=status, headers=headers)
-    keys: IdempotencyKeys = request.app.state.idempotency
+    keys = keys_of(request, memory)
     fingerprint = request_fingerprint(request.method, request.url.path, payload)
     claim = keys.take(key, fingerprint, intent)
     if isinstance(claim, Replay):
@@ -117,6 +169,11 @@ def reply(
     if recovered:
         return replayed(status, body, headers)
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def keys_of(request: Request, memory: SpecMemory) -> IdempotencyKeys:
+    """The idempotency keys of the project `memory` serves (they live in its event log)."""
+    return request.app.state.idempotency.of(memory)
 
 
 def replayed(status: int, body: Any, headers: dict[str, str]) -> JSONResponse:

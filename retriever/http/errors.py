@@ -30,6 +30,7 @@ from ingest.errors import (
     IndexMismatch,
     InvalidInput,
     NoIndex,
+    ProjectNotFound,
     SpecmemError,
     SpecNotFound,
     SpecParseError,
@@ -57,6 +58,7 @@ INTERNAL_ERROR_MESSAGE = (
 # Most specific first: DependencyCycle is an InvalidInput, the idempotency errors subclass these.
 _STATUS: tuple[tuple[type[SpecmemError], int], ...] = (
     (SpecNotFound, 404),
+    (ProjectNotFound, 404),
     (AmbiguousSpecRef, 409),
     (UnsafeReference, 400),
     (SpecParseError, 422),

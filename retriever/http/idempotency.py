@@ -31,8 +31,10 @@ import os
 import signal
 import socket
 import sqlite3
+import threading
 import time
 import uuid
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,7 @@ __all__ = [
     "IdempotencyKeyReused",
     "IdempotencyKeys",
     "KeyedEvent",
+    "KeysPerProject",
     "Replay",
     "crash_point",
     "request_fingerprint",
@@ -225,6 +228,22 @@ def _in_use(key: str) -> IdempotencyKeyInUse:
     return IdempotencyKeyInUse(
         f"a request with Idempotency-Key {key!r} is still being processed; retry shortly"
     )
+
+
+class KeysPerProject:
+    """Each project's keys live in its own event log (a keyed event is stored in the event's own
+    transaction), opened on a project's first keyed request and dropped with its SpecMemory."""
+
+    def __init__(self) -> None:
+        self._keys: weakref.WeakKeyDictionary[Any, IdempotencyKeys] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def of(self, memory: Any) -> IdempotencyKeys:
+        with self._lock:
+            keys = self._keys.get(memory)
+            if keys is None:
+                keys = self._keys[memory] = IdempotencyKeys(memory.event_log.database)
+            return keys
 
 
 class IdempotencyKeys:

@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..events import Unreadable
 from ..wire import jsonable
-from .deps import IdempotencyKey, Memory, Reader, Writer, replayed
-from .idempotency import IdempotencyKeys, crash_point, request_fingerprint
+from .deps import IdempotencyKey, Memory, Reader, Scope, Target, Writer, keys_of, replayed
+from .idempotency import crash_point, request_fingerprint
 
 __all__ = ["StrictJsonRoute", "router"]
 
@@ -75,16 +75,19 @@ class NewEvent(BaseModel):
 
 @router.post("/events", dependencies=[Writer], status_code=201, summary="Record an event")
 def log_event(
-    event: NewEvent, request: Request, memory: Memory, key: IdempotencyKey = None
+    event: NewEvent, request: Request, scope: Scope, key: IdempotencyKey = None
 ) -> JSONResponse:
     """With an Idempotency-Key, the key is stored in the event's own transaction: a retry gets
     the stored event back (`Idempotent-Replayed: true`), even after a crash, and never a second
     one. 503 `event_log_missing` when the log this server opened was deleted or replaced."""
     payload = event.model_dump()
     fields = {k: v for k, v in payload.items() if k not in ("spec", "type")}
+    # On a server of several projects the spec says which (`web:045`, or one only one has).
+    project, spec = scope.projects.spec(scope.name, event.spec)
+    memory = project.memory
     if key is None:
-        return JSONResponse(memory.log_event(event.spec, event.type, **fields), status_code=201)
-    keys: IdempotencyKeys = request.app.state.idempotency
+        return JSONResponse(memory.log_event(spec, event.type, **fields), status_code=201)
+    keys = keys_of(request, memory)
     fingerprint = request_fingerprint(request.method, request.url.path, payload)
     # Answered before the spec is resolved: a retry is the first request's answer, whatever
     # happened to the spec since.
@@ -92,7 +95,7 @@ def log_event(
     if replay is not None:
         return replayed(replay.status, replay.body, replay.headers)
     hook = keys.keyed_event(key, fingerprint)
-    stored = memory.log_event(event.spec, event.type, within=hook, **fields)
+    stored = memory.log_event(spec, event.type, within=hook, **fields)
     crash_point("event-committed")
     if hook.replayed:
         return replayed(201, stored, {})
@@ -114,13 +117,13 @@ def search_events(
 
 @router.get("/specs/{spec_id}/events", dependencies=[Reader], summary="A spec's events")
 def spec_events(
-    spec_id: str,
-    memory: Memory,
+    target: Target,
     q: Annotated[str | None, Query(max_length=500)] = None,
     type: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
+    memory, spec_id = target.memory, target.ref
     events = memory.events(spec_id, limit=limit, offset=offset, query=q, type=type)
     return {"spec": memory.catalog().resolve_name(spec_id), "events": events}
 
@@ -129,13 +132,13 @@ def spec_events(
     "/specs/{spec_id}/history", dependencies=[Reader], summary="Transitions, events and commits"
 )
 def history(
-    spec_id: str,
-    memory: Memory,
+    target: Target,
     limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
     since: Annotated[
         str | None, Query(max_length=200, description="ISO 8601 date or time, or a git commit")
     ] = None,
 ) -> dict[str, Any]:
+    memory, spec_id = target.memory, target.ref
     spec = memory.get_spec(spec_id)
     items = memory.history(spec.dir_name, limit=limit, since=since)
     return {"spec": spec.dir_name, "history": jsonable(items)}

@@ -6,9 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from ..projects import across
 from ..request_model import AttributionRequest, ContextRequest
 from ..wire import jsonable
-from .deps import Memory, Reader
+from .deps import Memory, Reader, Scope
 
 __all__ = ["router"]
 
@@ -17,7 +18,7 @@ router = APIRouter(tags=["search"], dependencies=[Reader])
 
 @router.get("/search", summary="Ranked spec search")
 def search(
-    memory: Memory,
+    scope: Scope,
     q: Annotated[str, Query(min_length=1, max_length=2_000)],
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     status: Annotated[list[str], Query()] = [],  # noqa: B006 (FastAPI copies defaults)
@@ -25,7 +26,9 @@ def search(
     priority: Annotated[list[str], Query()] = [],  # noqa: B006
     mode: Annotated[str, Query(pattern="^(hybrid|dense|lexical)$")] = "hybrid",
 ) -> dict[str, Any]:
-    hits = memory.search(
+    found = across.search(
+        scope.projects,
+        scope.name,
         q,
         limit=limit,
         status=status or None,
@@ -33,12 +36,16 @@ def search(
         priority=priority or None,
         mode=mode,
     )
-    return {"query": q, "mode": mode, "results": jsonable(hits)}
+    return jsonable(found.to_dict(q, mode))
 
 
 @router.post("/context", summary="Token-budgeted context bundle")
-def context(request: ContextRequest, memory: Memory) -> Any:
-    bundle = memory.context(request.query, **request.service_arguments())
+def context(request: ContextRequest, scope: Scope) -> Any:
+    """On a server of several projects, the bundle is built in the one project named, or the
+    one of the specs named, or the one of the best hit for `query`; its notes name the other
+    projects' best hits."""
+    arguments = request.service_arguments()
+    bundle = across.context(scope.projects, scope.name, request.query, **arguments)
     return jsonable(bundle)
 
 

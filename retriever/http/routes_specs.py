@@ -17,9 +17,20 @@ from ingest.specs.model import Spec, parse_dir_name
 
 from ..events import parse_timestamp
 from ..pages import LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, SpecPage
+from ..projects import across
 from ..service import SpecMemory
 from ..wire import jsonable
-from .deps import Answer, AuthRefused, IdempotencyKey, Memory, Reader, Writer, reply
+from .deps import (
+    Answer,
+    AuthRefused,
+    IdempotencyKey,
+    Memory,
+    Reader,
+    Scope,
+    Target,
+    Writer,
+    reply,
+)
 
 __all__ = ["router"]
 
@@ -143,7 +154,7 @@ def _created(memory: SpecMemory, title: str, intents: list[dict[str, Any]]) -> S
 
 @router.get("/specs", dependencies=[Reader], summary="List specs")
 def list_specs(
-    memory: Memory,
+    scope: Scope,
     status: Annotated[list[str], Query()] = [],  # noqa: B006 (FastAPI copies defaults)
     tag: Annotated[list[str], Query(description="All must match")] = [],  # noqa: B006
     priority: Annotated[list[str], Query()] = [],  # noqa: B006
@@ -151,18 +162,32 @@ def list_specs(
     limit: Annotated[int, Query(ge=1, le=LIST_LIMIT_MAX)] = LIST_LIMIT_DEFAULT,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    specs = memory.list_specs(status=status, tags=tag, priority=priority, include_archived=archived)
-    page = SpecPage.of(specs, limit, offset).to_dict(lambda s: jsonable(s.summary()))
-    return {**page, "problems": len(memory.catalog().problems)}
+    found = across.list_specs(
+        scope.projects,
+        scope.name,
+        status=status,
+        tags=tag,
+        priority=priority,
+        include_archived=archived,
+    )
+    project_of = {id(spec): project.name for project, spec in found}
+
+    def shown(spec: Spec) -> dict[str, Any]:
+        name = project_of[id(spec)]
+        return jsonable(spec.summary() if name is None else {"project": name, **spec.summary()})
+
+    page = SpecPage.of([spec for _, spec in found], limit, offset).to_dict(shown)
+    problems = sum(len(p.memory.catalog().problems) for p in scope.projects.scope(scope.name))
+    return {**page, "problems": problems}
 
 
 @router.get("/specs/{spec_id}", dependencies=[Reader], summary="Read one spec")
 def get_spec(
-    spec_id: str,
-    memory: Memory,
+    target: Target,
     files: bool = False,
     if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
 ) -> Response:
+    memory, spec_id = target.memory, target.ref
     spec = memory.get_spec(spec_id)
     if if_none_match and spec.content_hash in if_none_match:
         return Response(status_code=304, headers={"ETag": etag(spec)})
@@ -186,7 +211,7 @@ async def create_spec(
 
     def write() -> JSONResponse:
         intent = {"from": next_number(memory.settings.specs_dir)} if key else None
-        return reply(request, key, payload, produce, intent=intent, recover=recover)
+        return reply(request, memory, key, payload, produce, intent=intent, recover=recover)
 
     return await memory.writes.run(write)
 
@@ -195,10 +220,9 @@ async def create_spec(
     "/specs/{spec_id}", dependencies=[Writer], summary="Update status, priority, tags, deps"
 )
 async def update_spec(
-    spec_id: str,
+    target: Target,
     patch: SpecPatch,
     request: Request,
-    memory: Memory,
     if_match: IfMatch = None,
     key: IdempotencyKey = None,
 ) -> JSONResponse:
@@ -208,6 +232,7 @@ async def update_spec(
     the spec changed since it was read. With an Idempotency-Key a retried callback is answered
     from the first response and never records a second transition.
     """
+    memory, spec_id = target.memory, target.ref
     payload = patch.model_dump(exclude_none=True)
     if not payload:
         raise InvalidInput("nothing to change: send status, priority, tags, depends_on or assignee")
@@ -233,18 +258,18 @@ async def update_spec(
     # which is stale by now precisely because the first attempt succeeded.
     body = {"spec": spec_id, **payload}
     return await memory.writes.run(
-        lambda: reply(request, key, body, produce, intent={"at": stamp}, recover=recover)
+        lambda: reply(request, memory, key, body, produce, intent={"at": stamp}, recover=recover)
     )
 
 
 @router.post("/specs/{spec_id}/archive", dependencies=[Writer], summary="Archive a spec")
 async def archive_spec(
-    spec_id: str,
+    target: Target,
     request: Request,
-    memory: Memory,
     if_match: IfMatch = None,
     key: IdempotencyKey = None,
 ) -> JSONResponse:
+    memory, spec_id = target.memory, target.ref
     stamp = utc_now() if key else None
 
     def produce() -> Answer:
@@ -258,23 +283,24 @@ async def archive_spec(
 
     return await memory.writes.run(
         lambda: reply(
-            request, key, {"spec": spec_id}, produce, intent={"at": stamp}, recover=recover
+            request, memory, key, {"spec": spec_id}, produce, intent={"at": stamp}, recover=recover
         )
     )
 
 
 @router.get("/specs/{spec_id}/dependencies", dependencies=[Reader], summary="Spec dependencies")
 def dependencies(
-    spec_id: str,
-    memory: Memory,
+    target: Target,
     direction: str = "both",
     depth: Annotated[int | None, Query(ge=1, le=20)] = None,
 ) -> Any:
+    memory, spec_id = target.memory, target.ref
     return jsonable(memory.dependencies(spec_id, direction=direction, depth=depth))
 
 
 @router.get("/specs/{spec_id}/tokens", dependencies=[Reader], summary="Tokens per file and section")
-def count_tokens(spec_id: str, memory: Memory) -> Any:
+def count_tokens(target: Target, memory: Memory) -> Any:
+    memory, spec_id = target.memory, target.ref
     return jsonable(memory.count_tokens(spec_id))
 
 

@@ -19,7 +19,7 @@ from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 
 from ..wire import jsonable
-from .deps import Memory, Reader
+from .deps import Memory, Reader, Target
 from .rendered import MarkdownRenderer
 
 __all__ = ["ASSETS", "PAGE_PATHS", "WebPage", "router"]
@@ -73,8 +73,9 @@ def dependency_graph(memory: Memory) -> Any:
 
 
 @router.get("/specs/{spec_id}/html", dependencies=[Reader], summary="A spec's files as HTML")
-def spec_html(spec_id: str, memory: Memory, request: Request) -> Any:
+def spec_html(target: Target, request: Request) -> Any:
     """The README and each sub-spec file rendered from markdown, raw HTML off; headings carry
     `id="L<line>"`."""
+    memory, spec_id = target.memory, target.ref
     page: WebPage = request.app.state.web_page
     return page.markdown.spec_files(memory.get_spec(spec_id))

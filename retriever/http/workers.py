@@ -35,6 +35,8 @@ from typing import Any
 
 from ingest.config import Settings
 
+from ..projects.config import ProjectSources
+
 __all__ = ["ServePlan", "serve_workers"]
 
 log = logging.getLogger(__name__)
@@ -51,18 +53,29 @@ class ServePlan:
 
     settings: Settings
     app_options: dict[str, Any] = field(default_factory=dict)  # create_app's keyword arguments
+    projects: ProjectSources | None = None  # several named projects instead of `settings`'
+    workers: int = 1
 
 
 def serve_worker(plan: ServePlan, sock: socket.socket) -> None:
     """One worker: its own SpecMemory and app, served by uvicorn on the inherited socket."""
     import uvicorn
 
+    from ..projects import Projects
     from ..service import SpecMemory
     from .app import create_app
     from .server import LastResort, serving_options
 
-    memory = SpecMemory(settings=plan.settings)
-    app = create_app(memory, **plan.app_options)
+    served: SpecMemory | Projects
+    if plan.projects is not None:
+        # Each worker reads the projects file itself; a missing index is built by whichever
+        # worker takes the index lock first, and the others then find it built.
+        served = Projects.open(
+            plan.projects, tune=lambda s: share_cores(s, plan.workers), build_missing=True
+        )
+    else:
+        served = SpecMemory(settings=plan.settings)
+    app = create_app(served, **plan.app_options)
     config = uvicorn.Config(LastResort(app), log_level="warning", **serving_options())
     uvicorn.Server(config).run(sockets=[sock])
 
@@ -150,7 +163,7 @@ class _Supervisor:
 def serve_workers(plan: ServePlan, host: str, port: int, count: int) -> int:
     """Serve with `count` worker processes until SIGTERM or SIGINT; the exit code."""
     sock = bind(host, port)
-    plan = replace(plan, settings=share_cores(plan.settings, count))
+    plan = replace(plan, settings=share_cores(plan.settings, count), workers=count)
     supervisor = _Supervisor(plan, sock, count)
 
     def request_stop(signum: int, frame: object) -> None:
