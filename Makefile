@@ -89,9 +89,11 @@ fix: install
 bench: install
 	$(BIN)/python -m tests.bench.run_all
 
-# Every labelled set of every corpus, per corpus and pooled: hybrid against lexical and plain BM25.
+# Every labelled set of every corpus, per corpus and pooled: hybrid against lexical and plain BM25;
+# then every corpus served as one project of one server, each query asked of all (spec 096).
 eval: install
 	$(BIN)/python -m tests.bench.eval_corpora --corpora $(SPECMEM_CORPORA) --data-root $(EVAL_DATA) $(EVAL_ARGS)
+	$(BIN)/python -m tests.bench.eval_projects --corpora $(SPECMEM_CORPORA) --data-root $(EVAL_DATA)
 
 stress: install
 	$(BIN)/python -m pytest -m slow tests/stress $(PYTEST_ARGS) || [ $$? -eq 5 ]

@@ -322,3 +322,21 @@ def test_every_tool_takes_project_in_a_real_client_session(projects):
     assert not logged.is_error
     assert projects.get("web").memory.events("002")[0]["summary"] == "theme tokens"
     assert "Webhooks" in resource.contents[0].text
+
+
+def test_the_projects_eval_asks_every_query_of_every_corpus(tmp_path, folders, capsys):
+    from tests.bench.eval_projects import main
+
+    corpora = tmp_path / "corpora"
+    for name, query, relevant in (
+        ("web", "the login form", "001"),
+        ("api", "signed webhook deliveries", "007"),
+    ):
+        (corpora / name).mkdir(parents=True)
+        (tmp_path / name / "specs").rename(corpora / name / "specs")
+        line = f'{{"qid": "{name}-1", "query": "{query}", "relevant": ["{relevant}"]}}\n'
+        (corpora / name / "queries-dev.jsonl").write_text(line)
+    assert main(["--corpora", str(corpora), "--data-root", str(tmp_path / "data")]) == 0
+    printed = capsys.readouterr().out
+    assert "across, cosine     pooled                2" in printed
+    assert "rrf minus across, cosine, pooled mrr@10" in printed
