@@ -243,6 +243,7 @@ def test_writes_land_in_their_own_project_and_keys_are_per_project(client, proje
         "/specs", params={"project": "api"}, json={"title": "Audit log"}, headers=AUTH
     )
     assert created.status_code == 201
+    assert created.headers["Location"] == "/specs/api:008-audit-log"
     assert (projects.get("api").memory.settings.specs_dir / "008-audit-log").is_dir()
 
     spec = client.get("/specs/web:001").json()

@@ -93,10 +93,10 @@ def required_hash(if_match: str | None) -> str:
     return value
 
 
-def _written(spec: Spec, status: int = 200) -> Answer:
+def _written(spec: Spec, status: int = 200, project: str | None = None) -> Answer:
     headers = {"ETag": etag(spec)}
-    if status == 201:
-        headers["Location"] = f"/specs/{spec.dir_name}"
+    if status == 201:  # on a server of several projects, a Location no other project shares
+        headers["Location"] = f"/specs/{project + ':' if project else ''}{spec.dir_name}"
     return status, jsonable(spec.to_dict(with_body=False)), headers
 
 
@@ -198,16 +198,20 @@ def get_spec(
 
 @router.post("/specs", dependencies=[Writer], status_code=201, summary="Create a spec")
 async def create_spec(
-    new: NewSpec, request: Request, memory: Memory, key: IdempotencyKey = None
+    new: NewSpec, request: Request, scope: Scope, key: IdempotencyKey = None
 ) -> JSONResponse:
     payload = new.model_dump(mode="json")
+    project = scope.projects.one(scope.name)
+    memory = project.memory
 
     def produce() -> Answer:
-        return _written(memory.create_spec(new), 201)
+        return _written(memory.create_spec(new), 201, project.name)
 
     def recover(intents: list[dict[str, Any]]) -> Answer | None:
         spec = _created(memory, new.title, intents)
-        return None if spec is None else _written(memory.committed_write(spec.dir_name), 201)
+        if spec is None:
+            return None
+        return _written(memory.committed_write(spec.dir_name), 201, project.name)
 
     def write() -> JSONResponse:
         intent = {"from": next_number(memory.settings.specs_dir)} if key else None
