@@ -69,8 +69,12 @@ EVENT_LOG_SUITES = tests/test_events.py tests/test_event_input.py tests/test_dev
 	tests/test_idempotency_crash.py tests/test_http_workers.py tests/test_attribution.py
 
 # pytest exits 5 when a selection runs no test; that is not a failure of the suite.
+# Two processes, one per core, each taking whole modules (their module fixtures are built once):
+# most tests wait on a server, a subprocess or a disk, so two share the cores well. PARALLEL=
+# runs them in one process.
+PARALLEL ?= -n 2 --dist loadfile
 test: install browser postgres
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(BIN)/python -m pytest -m "not slow" $(PARALLEL) $(PYTEST_ARGS) || [ $$? -eq 5 ]
 	$(BIN)/python -m pytest -m "not slow" --events-engine=postgresql $(EVENT_LOG_SUITES) $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 test-all: install browser postgres

@@ -104,12 +104,15 @@ def stream_until_answered(
     answers; (bytes sent, status, headers, body)."""
     sock = connect(address)
     sent = 0
+    # poll, not select: select() refuses a descriptor past 1024, which a process that has run
+    # many server tests (a pytest-xdist worker) reaches.
+    answered = select.poll()
+    answered.register(sock, select.POLLIN)
     try:
         sock.sendall(start)
         sent = len(start)
         while sent < total:
-            readable, _, _ = select.select([sock], [], [], 0)
-            if readable:
+            if answered.poll(0):
                 break
             try:
                 sock.sendall(filler)
@@ -199,6 +202,8 @@ def test_half_a_header_is_closed_at_the_deadline_while_health_answers(server):
 
 def test_a_header_trickled_byte_by_byte_is_closed_at_the_deadline(server):
     sock = connect(server)
+    answered = select.poll()  # see stream_until_answered
+    answered.register(sock, select.POLLIN)
     started = time.monotonic()
     closed = False
     for byte in b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"z" * 100:
@@ -207,8 +212,7 @@ def test_a_header_trickled_byte_by_byte_is_closed_at_the_deadline(server):
         except (BrokenPipeError, ConnectionResetError):
             closed = True
             break
-        readable, _, _ = select.select([sock], [], [], 0.1)
-        if readable:
+        if answered.poll(100):
             closed = True
             break
     assert closed and time.monotonic() - started < 2.0  # the deadline is for the whole head
