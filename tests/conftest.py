@@ -218,3 +218,10 @@ def _postgres_pass_writes_no_sqlite_log(request: pytest.FixtureRequest, tmp_path
     if _on_postgres(request):
         stray = sorted(tmp_path_factory.getbasetemp().rglob("events.sqlite"))
         assert not stray, f"the PostgreSQL pass wrote a SQLite event log: {stray[0]}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The browser tests first: on a fresh clone they build the whole LeanSpec index (minutes of
+    embedding), which then runs beside the other tests instead of after them, when the other
+    worker of `make test` has nothing left to do. A stable sort: every other order stays."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is None)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ingest.errors import InvalidInput, NoIndex
+from ingest.errors import InvalidInput, NoIndex, ProjectRequired
 from ingest.specs.model import Spec
 
 from .registry import Project, Projects
@@ -141,8 +141,11 @@ def context(
         project = projects.one(name)
         return ProjectBundle(project.name, project.memory.context(query, **options))
     found = search(projects, None, query, limit=ALSO_RELEVANT + 1)
-    if not found.hits:
-        project = projects.one(None) if len(projects.all()) == 1 else projects.all()[0]
+    if not found.hits:  # nothing ranks anywhere: the default project's (empty-handed) bundle
+        try:
+            project = projects.one(None)
+        except ProjectRequired:
+            project = projects.all()[0]
         return ProjectBundle(project.name, project.memory.context(query, **options))
     best = projects.get(found.hits[0].extra["project"])
     bundle = best.memory.context(query, **options)

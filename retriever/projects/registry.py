@@ -207,7 +207,8 @@ class Projects:
         return sorted(name for name in self.current() if name is not None)
 
     def all(self) -> list[Project]:
-        return [self.current()[name] for name in sorted(self.current(), key=lambda n: n or "")]
+        current = self.current()  # one snapshot: the file may change between two reads
+        return [current[name] for name in sorted(current, key=lambda n: n or "")]
 
     def display(self) -> PathDisplay:
         """How answers show these projects' paths (retriever.paths), for the set served now."""
