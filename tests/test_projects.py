@@ -265,6 +265,21 @@ def test_writes_land_in_their_own_project_and_keys_are_per_project(client, proje
     assert projects.get("web").memory.search_events() == []
 
 
+def test_events_are_searched_across_projects_newest_first(client):
+    for spec, at in (("web:002", "2026-01-01T10:00:00Z"), ("api:007", "2026-01-02T10:00:00Z")):
+        event = {"spec": spec, "type": "note", "summary": f"deploy {spec}", "at": at}
+        assert client.post("/events", json=event, headers=AUTH).status_code == 201
+    both = client.get("/events", params={"q": "deploy"}).json()["events"]
+    assert [(e["project"], e["spec"]) for e in both] == [
+        ("api", "007-webhooks"),
+        ("web", "002-dark-mode"),
+    ]
+    paged = client.get("/events", params={"q": "deploy", "limit": 1, "offset": 1}).json()
+    assert [e["project"] for e in paged["events"]] == ["web"]
+    one = client.get("/events", params={"spec": "web:002"}).json()["events"]
+    assert [e["project"] for e in one] == ["web"]
+
+
 def test_context_is_built_in_the_best_project_and_names_the_others(client):
     bundle = client.post("/context", json={"query": "webhook deliveries", "budget": 800}).json()
     assert bundle["project"] == "api"

@@ -12,8 +12,9 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..events import Unreadable
+from ..projects import across
 from ..wire import jsonable
-from .deps import IdempotencyKey, Memory, Reader, Scope, Target, Writer, keys_of, replayed
+from .deps import IdempotencyKey, Reader, Scope, Target, Writer, keys_of, replayed
 from .idempotency import crash_point, request_fingerprint
 
 __all__ = ["StrictJsonRoute", "router"]
@@ -104,14 +105,16 @@ def log_event(
 
 @router.get("/events", dependencies=[Reader], summary="Search events")
 def search_events(
-    memory: Memory,
+    scope: Scope,
     q: Annotated[str | None, Query(max_length=500, description="Words in summary/files")] = None,
     spec: str | None = None,
     type: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    events = memory.search_events(q, spec=spec, type=type, limit=limit, offset=offset)
+    events = across.search_events(
+        scope.projects, scope.name, q, spec=spec, type=type, limit=limit, offset=offset
+    )
     return {"events": events, "limit": limit, "offset": offset}
 
 

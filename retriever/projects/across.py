@@ -17,7 +17,16 @@ from ingest.specs.model import Spec
 
 from .registry import Project, Projects
 
-__all__ = ["MERGES", "ProjectBundle", "ProjectHits", "context", "list_specs", "merge", "search"]
+__all__ = [
+    "MERGES",
+    "ProjectBundle",
+    "ProjectHits",
+    "context",
+    "list_specs",
+    "merge",
+    "search",
+    "search_events",
+]
 
 RRF_K = 60
 MERGES = ("cosine", "rrf", "score")
@@ -176,3 +185,37 @@ def list_specs(projects: Projects, name: str | None, **filters: Any) -> list[tup
         for project in projects.scope(name)
         for spec in project.memory.list_specs(**filters)
     ]
+
+
+def search_events(
+    projects: Projects,
+    name: str | None,
+    query: str | None = None,
+    *,
+    spec: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    **filters: Any,
+) -> list[dict[str, Any]]:
+    """`SpecMemory.search_events` in the project of `spec`, or in every project in scope, newest
+    first across all of them (each log stores `at` as the same normalized UTC text, so the text
+    orders them); on a server of several projects each event carries its `project`."""
+    if spec is not None:
+        project, local = projects.spec(name, spec)
+        scope, ref = [project], str(local)
+    else:
+        scope, ref = projects.scope(name), None
+    if not projects.named:
+        memory = scope[0].memory
+        return memory.search_events(query, spec=ref, limit=limit, offset=offset, **filters)
+    merged: list[tuple[str, int, int, dict[str, Any]]] = []
+    for which, project in enumerate(scope):
+        # Each log's first offset + limit events hold every one the merged page can show.
+        found = project.memory.search_events(
+            query, spec=ref, limit=offset + limit, offset=0, **filters
+        )
+        for event in found:
+            merged.append((str(event.get("at") or ""), -which, int(event.get("id") or 0), event))
+            event["project"] = project.name
+    merged.sort(key=lambda row: row[:3], reverse=True)
+    return [row[3] for row in merged[offset : offset + limit]]
