@@ -356,3 +356,52 @@ def test_the_projects_eval_asks_every_query_of_every_corpus(tmp_path, folders, c
     printed = capsys.readouterr().out
     assert "across, cosine     pooled                2" in printed
     assert "rrf minus across, cosine, pooled mrr@10" in printed
+
+
+def test_on_postgresql_each_project_has_its_own_database_and_so_its_own_write_lock(
+    tmp_path, folders, postgres
+):
+    """The event log's write lock is an advisory lock, which PostgreSQL scopes to one database:
+    a project writing never waits on another's writer (spec 095 asked for a lock per project)."""
+    import threading
+
+    from retriever.events import PostgresDatabase
+
+    urls = {name: postgres.create_database(postgres.fresh_name()) for name in ("web", "api")}
+    path = projects_file(
+        tmp_path,
+        f"""
+        [projects.web]
+        specs = "web/specs"
+        events_url = "{urls["web"]}"
+        [projects.api]
+        specs = "api/specs"
+        events_url = "{urls["api"]}"
+        """,
+    )
+    served = Projects.from_file(path)
+    web, api = served.get("web").memory, served.get("api").memory
+    web.log_event("001", "note", summary="before")  # both logs set up before the lock is held
+    api.log_event("007", "note", summary="before")
+    held, release = threading.Event(), threading.Event()
+
+    def hold_webs_lock() -> None:
+        with PostgresDatabase(urls["web"]).transaction():
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold_webs_lock)
+    holder.start()
+    assert held.wait(30)
+    try:
+        blocked = threading.Thread(target=lambda: web.log_event("001", "note", summary="waits"))
+        blocked.start()
+        api.log_event("007", "note", summary="not blocked")  # returns while web's lock is held
+        blocked.join(0.5)
+        assert blocked.is_alive()  # web's own writer does wait
+    finally:
+        release.set()
+        holder.join(30)
+    blocked.join(30)
+    assert [e["summary"] for e in web.events("001")] == ["waits", "before"]
+    assert [e["summary"] for e in api.events("007")] == ["not blocked", "before"]
