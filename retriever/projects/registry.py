@@ -23,6 +23,7 @@ from typing import Any
 from ingest.config import Settings
 from ingest.errors import (
     AmbiguousSpecRef,
+    Busy,
     InvalidInput,
     ProjectNotFound,
     ProjectRequired,
@@ -182,6 +183,8 @@ class Projects:
             try:
                 summary = memory.ingest()
                 log.info("project %s indexed: %s", name, summary)
+            except Busy:  # another worker builds it; this one's searches follow its index
+                log.info("project %s: another process is building its index", name)
             except Exception as err:  # a project that cannot be indexed still lists and reads
                 log.warning("project %s could not be indexed: %s", name, err)
                 self.problems = (*self.problems, f"project {name}: not indexed: {err}")
