@@ -65,19 +65,18 @@ class _Source:
         self.path = path
         self.seen: tuple[int, int, int] | None = None
 
-    def changed(self) -> bool:
+    def signature(self) -> tuple[int, int, int] | None:
         try:
             st = os.stat(self.path)
         except OSError:
-            return self.seen is not None
-        return (st.st_mtime_ns, st.st_size, st.st_ino) != self.seen
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def changed(self) -> bool:
+        return self.signature() != self.seen
 
     def read(self) -> ProjectTable:
-        try:
-            st = os.stat(self.path)
-            self.seen = (st.st_mtime_ns, st.st_size, st.st_ino)
-        except OSError:
-            self.seen = None
+        self.seen = self.signature()
         return read_table(self.path)
 
 
@@ -113,7 +112,6 @@ class Projects:
         self.paths = LivePaths(self)
         if single is not None:
             self._by_name = {None: Project(None, single)}
-            self._default = None
             return
         first = table if table is not None else self._source.read() if self._source else None
         if first is None:
@@ -167,7 +165,7 @@ class Projects:
                 continue
             try:
                 memory = self._open(entry)
-                _check_apart(entry.name, memory, fresh.values())
+                _check_apart(memory, fresh.values())
                 fresh[entry.name] = Project(entry.name, memory, entry)
                 if self._build_missing and not memory.index_follower.index_exists():
                     self._start_build(entry.name, memory)
@@ -311,7 +309,7 @@ class LivePaths:
         return self._projects.display().data(value)
 
 
-def _check_apart(name: str, memory: SpecMemory, others: Any) -> None:
+def _check_apart(memory: SpecMemory, others: Any) -> None:
     """Two projects on one index or one event log would answer with each other's specs and
     events: the second is refused, naming what they share."""
     mine = memory.settings
