@@ -445,8 +445,9 @@ class SpecMemory:
         ambiguous one is reported under "problems". `details` adds each query's rank, top
         results and scores.
 
-        `mode` may also be "bm25", the plain-BM25 baseline (retriever.ranking.baseline). `compare`, a
-        second configuration (retriever.evaluation.eval_config: a mode, "bm25", or "key=value" ranking
+        `mode` may also be "bm25" or "bm25-windows", the plain-BM25 baselines
+        (retriever.ranking.baseline). `compare`, a second configuration
+        (retriever.evaluation.eval_config: a mode, a baseline, or "key=value" ranking
         settings on `mode`), is scored on the same queries and reported under "compare" with
         the paired bootstrap difference and its 95% interval."""
         from .evaluation.eval_config import EvalConfig, parse_config
@@ -466,15 +467,16 @@ class SpecMemory:
         return report
 
     def _ranker(self, config: EvalConfig) -> Callable[[str, int], list[str]]:
-        """Spec names, best first, as `config` ranks them. The baseline is built here, over the
+        """Spec names, best first, as `config` ranks them. A baseline is built here, over the
         index as it is now, and lives as long as the evaluation that asked for it."""
-        from .evaluation.eval_config import BASELINE
+        from .evaluation.eval_config import BASELINES, WINDOWS_BASELINE
 
-        if config.mode == BASELINE:
-            from .ranking.baseline import PlainBM25
+        if config.mode in BASELINES:
+            from .ranking.baseline import WINDOW_WORDS, PlainBM25
 
             warm = self._warm_index(self._index_embedder(), need_vectors=False)
-            return PlainBM25(warm).rank
+            windows = WINDOW_WORDS if config.mode == WINDOWS_BASELINE else None
+            return PlainBM25(warm, windows=windows).rank
 
         def ranked(query: str, limit: int) -> list[str]:
             hits = self.search(query, limit=limit, mode=config.mode, params=config.params)

@@ -16,7 +16,7 @@ from ingest.specs.store import SpecStore
 from retriever.evaluation.bootstrap import paired_bootstrap
 from retriever.evaluation.eval_config import EvalConfig, parse_config
 from retriever.evaluation.evaluate import compare_entries, evaluate_queries, read_queries
-from retriever.ranking.baseline import PlainBM25, baseline_tokens
+from retriever.ranking.baseline import PlainBM25, baseline_tokens, spec_windows
 from retriever.ranking.search import RankingParams
 from retriever.ranking.warm_index import build_warm_index
 
@@ -134,6 +134,7 @@ def test_configs_read_ranking_params_fields():
     assert parse_config(config.label) == config
     assert parse_config(f"{number.name}=0.25", default_mode="dense").mode == "dense"
     assert parse_config("bm25") == EvalConfig("bm25")
+    assert parse_config("bm25-windows") == EvalConfig("bm25-windows")
 
 
 def test_an_unknown_ranking_setting_is_named():
@@ -143,6 +144,8 @@ def test_an_unknown_ranking_setting_is_named():
         parse_config("sparse")
     with pytest.raises(InvalidInput, match="bm25"):
         parse_config("bm25,second_weight=0.1")
+    with pytest.raises(InvalidInput, match="bm25-windows"):
+        parse_config("bm25-windows,second_weight=0.1")
 
 
 def test_baseline_ranks_by_best_chunk_with_plain_tokens(catalog):
@@ -161,3 +164,25 @@ def test_baseline_ranks_by_best_chunk_with_plain_tokens(catalog):
     assert baseline.rank("refresh", 3) == [REFRESH]  # no stemming: "refresh" only, one spec
     assert baseline.rank("search ui", 1) == [UI]  # the `dir | title` header counts
     assert baseline.rank("zanzibar", 5) == []
+
+
+def test_windows_cut_a_spec_into_runs_of_words_across_its_chunks(catalog):
+    embedder = FakeEmbedder()
+    chunks = chunk_spec(next(iter(catalog)), embedder.count_model_tokens)
+    assert len(chunks) > 1  # the cut must cross chunk edges to mean anything
+    words = " ".join(c.text for c in chunks).split()
+    windows = spec_windows(chunks, 7)
+    assert " ".join(windows).split() == words  # nothing lost or repeated at a chunk's edge
+    assert all(len(w.split()) == 7 for w in windows[:-1]) and 0 < len(windows[-1].split()) <= 7
+    assert spec_windows([], 7) == [""]  # a spec with no text still has its header to score
+
+
+def test_the_windows_baseline_ranks_the_same_specs_by_their_best_window(catalog):
+    embedder = FakeEmbedder()
+    chunks = [c for spec in catalog for c in chunk_spec(spec, embedder.count_model_tokens)]
+    baseline = PlainBM25(build_warm_index(chunks, None, catalog), windows=30)
+    assert baseline.rank("headless agents bearer tokens", 3)[0] == AUTH
+    assert baseline.rank("refresh", 3) == [REFRESH]
+    assert baseline.rank("search ui", 1) == [UI]
+    assert baseline.rank("zanzibar", 5) == []
+    assert sorted(baseline.spec_names) == sorted(spec.dir_name for spec in catalog)

@@ -121,7 +121,7 @@ def test_the_make_eval_runner_on_a_fixture_corpus(tiny_specs, tmp_path, monkeypa
     assert not (corpus / ".specmem").exists()  # nothing written into the corpora dir
     result = json.loads(out.read_text())
     assert result["corpora"] == ["tiny"]
-    assert result["compare"] == ["lexical", "bm25"]
+    assert result["compare"] == ["lexical", "bm25", "bm25-windows"]
     rows = {(row["corpus"], row["set"]): row for row in result["rows"]}
     assert list(rows) == [
         ("tiny", "commit"),
@@ -131,8 +131,8 @@ def test_the_make_eval_runner_on_a_fixture_corpus(tiny_specs, tmp_path, monkeypa
         ("pooled", "all"),
     ]
     assert rows[("pooled", "all")]["n"] == 5
-    assert set(rows[("tiny", "deps")]["configs"]) == {"hybrid", "lexical", "bm25"}
-    assert set(rows[("tiny", "deps")]["difference"]) == {"lexical", "bm25"}
+    assert set(rows[("tiny", "deps")]["configs"]) == {"hybrid", "lexical", "bm25", "bm25-windows"}
+    assert set(rows[("tiny", "deps")]["difference"]) == {"lexical", "bm25", "bm25-windows"}
     table = capsys.readouterr().out
     assert "cov@10" in table and "hybrid - this" in table and "pooled    all" in table
 

@@ -64,7 +64,7 @@ def search_command(ctx, query, limit, status, tag, priority, mode, output):
     "--config",
     default=None,
     metavar="CONFIG",
-    help="What to rank with: a mode, bm25 (the plain-BM25 baseline), or key=value[,key=value] "
+    help="What to rank with: a mode, bm25 or bm25-windows (the plain-BM25 baselines), or key=value[,key=value] "
     "ranking settings (RankingParams) on --mode's mode.",
 )
 @click.option(

@@ -4,7 +4,9 @@ Every door that evaluates (`specmem eval`, `make eval`, the Python API) states a
 same way, as text:
 
     hybrid | lexical | dense          a search mode with the default ranking settings
-    bm25                              the plain-BM25 baseline (retriever.ranking.baseline)
+    bm25                              the plain-BM25 baseline over specmem's chunks
+    bm25-windows                      the plain-BM25 baseline over 200-word windows
+                                      (both in retriever.ranking.baseline)
     rrf_k=20,second_weight=0.5        RankingParams overrides, on the mode given beside it
     lexical,second_weight=0           both
 
@@ -25,10 +27,19 @@ from ingest.errors import InvalidInput
 
 from ..ranking.search import MODES, RankingParams
 
-__all__ = ["BASELINE", "CONFIG_MODES", "EvalConfig", "parse_config"]
+__all__ = [
+    "BASELINE",
+    "BASELINES",
+    "CONFIG_MODES",
+    "WINDOWS_BASELINE",
+    "EvalConfig",
+    "parse_config",
+]
 
 BASELINE = "bm25"
-CONFIG_MODES = (*MODES, BASELINE)
+WINDOWS_BASELINE = "bm25-windows"
+BASELINES = (BASELINE, WINDOWS_BASELINE)
+CONFIG_MODES = (*MODES, *BASELINES)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -41,8 +52,8 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if self.mode not in CONFIG_MODES:
             raise InvalidInput(f"mode must be one of {', '.join(CONFIG_MODES)}, got {self.mode!r}")
-        if self.mode == BASELINE and self.params is not None:
-            raise InvalidInput("the bm25 baseline takes no ranking settings")
+        if self.mode in BASELINES and self.params is not None:
+            raise InvalidInput(f"the {self.mode} baseline takes no ranking settings")
 
     @property
     def label(self) -> str:

@@ -8,7 +8,7 @@ A corpus is a folder of the corpora dir (`--corpora`, env SPECMEM_CORPORA, defau
 data dir under `--data-root` (default .specmem-eval in the repo: the corpora dir may be read-only,
 and a current index makes the next run's ingest a no-op), then every query file is scored through
 SpecMemory.evaluate under the base configuration and each compared one (retriever.evaluation.eval_config:
-a mode, `bm25`, or key=value ranking settings).
+a mode, a baseline (`bm25`, `bm25-windows`), or key=value ranking settings).
 
 Rows are corpus x set kind (commit, deps, refs: from the file name), then each kind pooled over
 the corpora, then everything pooled. A pooled figure is the mean over all its queries (each corpus
@@ -45,7 +45,7 @@ for _name, _value in (
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CORPORA = REPO.parent / "shared" / "corpora"
 DEFAULT_DATA_ROOT = REPO / ".specmem-eval"
-DEFAULT_COMPARE = ("lexical", "bm25")
+DEFAULT_COMPARE = ("lexical", "bm25", "bm25-windows")
 FILE_KINDS = {"queries-dev": "commit", "queries-deps": "deps", "queries-refs": "refs"}
 KIND_ORDER = ("commit", "deps", "refs")
 POOLED = "pooled"
@@ -244,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--compare",
         action="append",
         default=None,
-        help="a configuration to compare against, repeatable (default: lexical and bm25)",
+        help="a configuration to compare against, repeatable (default: lexical, bm25 and bm25-windows)",
     )
     parser.add_argument("--corpus", action="append", default=[], help="only this corpus")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
