@@ -407,3 +407,31 @@ def test_on_postgresql_each_project_has_its_own_database_and_so_its_own_write_lo
     blocked.join(30)
     assert [e["summary"] for e in web.events("001")] == ["waits", "before"]
     assert [e["summary"] for e in api.events("007")] == ["not blocked", "before"]
+
+
+def test_devlog_sends_each_repository_to_its_project_under_a_base_url(client, projects):
+    # Devlog's collector appends /api/... to a base URL, so the project is a path prefix.
+    event = {
+        "id": "devlog-web-1",
+        "timestamp": "2026-11-30T10:15:02.123456789Z",
+        "eventType": "file_write",
+        "agentId": "claude-code",
+        "agentVersion": "1.0.0",
+        "sessionId": "session-webhooks",
+        "projectId": 3,
+        "data": {"filePath": "api/specs/007-webhooks/README.md", "summary": "signed webhook retry"},
+    }
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    assert client.get("/projects/api/api/health").json() == {"status": "healthy"}
+    assert client.get("/projects/mobile/api/health").json()["error"]["code"] == "project_not_found"
+    bare = client.post("/api/events/batch", json=[event], headers=headers)
+    assert bare.status_code == 422 and bare.json()["error"]["code"] == "project_required"
+    stored = client.post("/projects/api/api/events/batch", json=[event], headers=headers)
+    assert stored.status_code == 201, stored.text
+    assert stored.json()["stored"] == 1
+    assert stored.json()["sessions"][0]["spec"] == "007-webhooks"
+    again = client.post("/projects/api/api/events", json=event, headers=headers).json()
+    assert again["duplicates"] == 1  # the event id is the key within its project
+    found = client.get("/events", params={"project": "api", "q": "webhook"}).json()["events"]
+    assert [e["spec"] for e in found] == ["007-webhooks"]
+    assert client.get("/events", params={"project": "web", "q": "webhook"}).json()["events"] == []

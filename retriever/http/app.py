@@ -22,6 +22,7 @@ from ..service import SpecMemory
 from .deps import Scope, refuse_unknown_query
 from .errors import AnswerShape, install_error_handlers
 from .idempotency import KeysPerProject
+from .routes_devlog import project_router as devlog_project_router
 from .routes_devlog import router as devlog_router
 from .routes_events import router as events_router
 from .routes_query import router as query_router
@@ -175,6 +176,8 @@ def create_app(
     app.include_router(query_router, responses=ERROR_RESPONSES)
     app.include_router(events_router, responses=ERROR_RESPONSES)
     app.include_router(devlog_router, responses=ERROR_RESPONSES)
+    if projects.named:
+        app.include_router(devlog_project_router, responses=ERROR_RESPONSES)
     # The web page (spec 089): its views' URLs answer its HTML, its files are under /ui.
     web_page = app.state.web_page = WebPage()
     app.include_router(web_router, responses=ERROR_RESPONSES)

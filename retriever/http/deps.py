@@ -33,6 +33,8 @@ __all__ = [
     "Scope",
     "Target",
     "Writer",
+    "get_memory",
+    "get_path_memory",
     "keys_of",
     "refuse_unknown_query",
     "replayed",
@@ -65,6 +67,13 @@ def get_memory(request: Request, project: ProjectName = None) -> SpecMemory:
     """The project a request about no particular spec works on (retriever.projects)."""
     projects: Projects = request.app.state.projects
     return projects.one(project).memory
+
+
+def get_path_memory(request: Request, project: str) -> SpecMemory:
+    """The project named in the path (`/projects/{project}/...`), for a client that can only be
+    given a base URL (Devlog's collector)."""
+    projects: Projects = request.app.state.projects
+    return projects.get(project).memory
 
 
 @dataclass(frozen=True)
