@@ -9,6 +9,7 @@ result, MCP works without sessions, a worker that dies is replaced, a taken port
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -236,3 +237,43 @@ def test_a_port_in_use_fails_before_any_worker_starts(tmp_path):
         )
     assert done.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr.decode()
+
+
+def test_workers_over_projects_build_a_missing_index_once_and_all_search_it(tmp_path):
+    indexed, _ = build_corpus(tmp_path / "indexed")
+    fresh = tmp_path / "fresh" / "specs"  # the same specs, no index yet
+    shutil.copytree(indexed, fresh)
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    command = [str(Path(sys.executable).with_name("specmem")), "serve", "--port", str(port)]
+    command += ["--workers", str(WORKERS), "--project", f"old={indexed}"]
+    command += ["--project", f"new={fresh}"]
+    # Every worker tries the build; the index lock lets one run it and the other follow it.
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(command, env=server_env(), stdout=subprocess.DEVNULL, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(log_path.read_text())
+            answers = (
+                []
+                if not _healthy(base)
+                else each_on_its_own_connection(
+                    8,
+                    lambda i: httpx.get(
+                        f"{base}/search", params={"q": "refresh", "mode": "lexical"}
+                    ),
+                )
+            )
+            if answers and all(
+                a.status_code == 200 and not a.json().get("projects_skipped") for a in answers
+            ):
+                break
+            time.sleep(0.2)
+        projects = {hit["project"] for a in answers for hit in a.json()["results"]}
+        assert projects == {"old", "new"}
+    finally:
+        server.terminate()
+        server.wait(timeout=40)

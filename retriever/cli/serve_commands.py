@@ -107,7 +107,9 @@ def serve_command(
         served = memory = memory_of(ctx)
         what = str(memory.settings.specs_dir)
     else:
-        served = open_projects(sources, build_missing=True)
+        # Under --workers the parent only checks the options and forks: each worker opens the
+        # projects itself and one of them builds a missing index, so the parent builds none.
+        served = open_projects(sources, build_missing=workers == 1)
         memory = served.all()[0].memory  # the token and the rest are the server's, not a project's
         what = f"projects {', '.join(served.names())}"
     problem = token_problem(memory.settings.api_token)
