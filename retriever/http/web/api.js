@@ -18,7 +18,18 @@ export const token = {
   set: (value) => (value ? sessionStorage.setItem(TOKEN_KEY, value) : sessionStorage.removeItem(TOKEN_KEY)),
 };
 
-export async function api(path, { method = "GET", body, headers = {}, signal } = {}) {
+// On a server of several projects the page's URL names the one it shows (`?project=web`); every
+// request that names none of its own is asked in that project. No project: across all of them.
+export function currentProject() {
+  return new URLSearchParams(location.search).get("project") || "";
+}
+
+function inProject(path, project) {
+  if (!project || /[?&]project=/.test(path)) return path;
+  return `${path}${path.includes("?") ? "&" : "?"}project=${encodeURIComponent(project)}`;
+}
+
+export async function api(path, { method = "GET", body, headers = {}, signal, project = currentProject() } = {}) {
   const sent = { Accept: "application/json", ...headers };
   const bearer = token.get();
   if (bearer) sent.Authorization = `Bearer ${bearer}`;
@@ -27,7 +38,7 @@ export async function api(path, { method = "GET", body, headers = {}, signal } =
     sent["Content-Type"] = "application/json";
     payload = JSON.stringify(body);
   }
-  const response = await fetch(path, { method, headers: sent, body: payload, signal, cache: "no-store" });
+  const response = await fetch(inProject(path, project), { method, headers: sent, body: payload, signal, cache: "no-store" });
   const text = await response.text();
   let data = null;
   try {
@@ -42,9 +53,11 @@ export async function api(path, { method = "GET", body, headers = {}, signal } =
   return data;
 }
 
+// A query string for a page or API URL; it keeps the page's project unless it names its own.
 export function query(params) {
   const search = new URLSearchParams();
-  for (const [key, value] of Object.entries(params)) {
+  const all = "project" in params ? params : { ...params, project: currentProject() };
+  for (const [key, value] of Object.entries(all)) {
     for (const item of Array.isArray(value) ? value : [value]) {
       if (item !== undefined && item !== null && item !== "") search.append(key, item);
     }

@@ -2,7 +2,7 @@
 // Every view is a module with `render(main, url, ctx)`; it may return a cleanup function,
 // called before the next view replaces it.
 
-import { token } from "./api.js";
+import { api, currentProject, token } from "./api.js";
 import { h } from "./dom.js";
 
 const VIEWS = {
@@ -24,8 +24,15 @@ function viewOf(url) {
   return [VIEWS[name] ? name : "search", {}];
 }
 
+// The project the page shows stays with it from view to view: a link that names none keeps it.
+function keepProject(url) {
+  const project = currentProject();
+  if (project && url.origin === location.origin && !url.searchParams.has("project")) url.searchParams.set("project", project);
+  return url;
+}
+
 export function navigate(href, { replace = false } = {}) {
-  const url = new URL(href, location.href);
+  const url = keepProject(new URL(href, location.href));
   if (replace) history.replaceState(null, "", url);
   else history.pushState(null, "", url);
   show(url, { focus: !replace });
@@ -38,6 +45,8 @@ async function show(url, { focus = false } = {}) {
     if (link.dataset.view === name) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
+  const picker = document.getElementById("project");
+  if (picker) picker.value = currentProject();
   const module = await VIEWS[name]();
   if (mine !== generation) return;
   if (cleanup) cleanup();
@@ -72,6 +81,35 @@ function renderTokenBox() {
   );
 }
 
+// Shown only on a server of several projects (its /health lists them). "All projects" searches
+// and lists across them; a spec page is left for search, where the spec may not exist.
+async function renderProjectPicker() {
+  let health;
+  try {
+    health = await api("/health", { project: "" });
+  } catch {
+    return;
+  }
+  const names = Object.keys((health && health.projects) || {});
+  if (names.length < 2) return;
+  const picker = h(
+    "select",
+    { id: "project" },
+    h("option", { value: "" }, "All projects"),
+    names.map((name) => h("option", { value: name }, name)),
+  );
+  picker.value = currentProject();
+  picker.addEventListener("change", () => {
+    const url = new URL(location.href);
+    if (url.pathname.startsWith("/spec/")) url.pathname = "/";
+    if (picker.value) url.searchParams.set("project", picker.value);
+    else url.searchParams.delete("project");
+    history.pushState(null, "", url);
+    show(url);
+  });
+  document.getElementById("project-box").replaceChildren(h("label", { for: "project" }, "Project "), picker);
+}
+
 function setToken(value) {
   token.set(value);
   renderTokenBox();
@@ -93,4 +131,5 @@ document.addEventListener("click", (event) => {
 
 window.addEventListener("popstate", () => show(new URL(location.href)));
 renderTokenBox();
+renderProjectPicker();
 show(new URL(location.href));

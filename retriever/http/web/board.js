@@ -3,7 +3,7 @@
 // changed since the board loaded answers 412; the card shows the conflict and nothing is written.
 
 import { api, ApiError, token } from "./api.js";
-import { h, notice, setTitle, specLink, statusBadge, STATUSES } from "./dom.js";
+import { h, notice, projectBadge, qualified, setTitle, specLink, statusBadge, STATUSES } from "./dom.js";
 
 const ALWAYS = ["planned", "in-progress", "complete"];
 
@@ -55,18 +55,20 @@ export async function render(main, url, ctx) {
   }
 
   function card(spec) {
+    // Across projects two cards may share a dir name: the qualified name tells them apart.
+    const name = qualified(spec.spec, spec.project);
     const choice = h(
       "select",
-      { id: `status-${spec.spec}`, disabled: !token.get(), title: token.get() ? null : "Enter the API token to change the status" },
+      { id: `status-${name}`, disabled: !token.get(), title: token.get() ? null : "Enter the API token to change the status" },
       choices.map((s) => h("option", { value: s, selected: s === spec.status }, s)),
     );
     const problem = h("div", { class: "card-problem" });
     const item = h(
       "li",
-      { class: "card", dataset: { spec: spec.spec, hash: spec.hash, search: `${spec.spec} ${spec.title} ${(spec.tags || []).join(" ")}`.toLowerCase() } },
-      h("div", { class: "card-title" }, specLink(spec.spec, `${String(spec.number).padStart(3, "0")} ${spec.title}`)),
+      { class: "card", dataset: { spec: name, hash: spec.hash, search: `${name} ${spec.title} ${(spec.tags || []).join(" ")}`.toLowerCase() } },
+      h("div", { class: "card-title" }, specLink(spec.spec, `${String(spec.number).padStart(3, "0")} ${spec.title}`, spec.project), " ", projectBadge(spec.project)),
       h("div", { class: "card-meta" }, spec.priority ? h("span", { class: "badge" }, spec.priority) : null, (spec.tags || []).slice(0, 3).map((t) => h("span", { class: "tag" }, t))),
-      h("label", { for: `status-${spec.spec}`, class: "small" }, "Status "),
+      h("label", { for: `status-${name}`, class: "small" }, "Status "),
       choice,
       problem,
     );
@@ -75,7 +77,7 @@ export async function render(main, url, ctx) {
       choice.disabled = true;
       problem.replaceChildren();
       try {
-        const written = await api(`/specs/${encodeURIComponent(spec.spec)}`, {
+        const written = await api(`/specs/${encodeURIComponent(name)}`, {
           method: "PATCH",
           body: { status: wanted },
           headers: { "If-Match": item.dataset.hash, "Idempotency-Key": crypto.randomUUID() },
@@ -84,7 +86,7 @@ export async function render(main, url, ctx) {
         spec.status = written.status;
         const list = lists.get(written.status);
         if (list) list.prepend(item);
-        live.textContent = `${spec.spec} is now ${written.status}.`;
+        live.textContent = `${name} is now ${written.status}.`;
         recount();
       } catch (error) {
         choice.value = spec.status;
@@ -94,11 +96,11 @@ export async function render(main, url, ctx) {
             notice(
               "error",
               h("strong", {}, "Conflict: "),
-              `${spec.spec} changed since this board was loaded (now ${error.body?.error?.current_hash || "another version"}). Nothing was written. `,
+              `${name} changed since this board was loaded (now ${error.body?.error?.current_hash || "another version"}). Nothing was written. `,
               h("button", { type: "button", class: "link", onclick: () => ctx.navigate(location.pathname + location.search, { replace: true }) }, "Reload the board"),
             ),
           );
-          live.textContent = `Conflict on ${spec.spec}: not written.`;
+          live.textContent = `Conflict on ${name}: not written.`;
         } else {
           problem.replaceChildren(notice("error", error.message));
         }

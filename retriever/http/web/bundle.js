@@ -112,7 +112,7 @@ function show(bundle) {
           h(
             "tr",
             {},
-            h("td", {}, specLink(item.spec), " ", statusBadge(item.status)),
+            h("td", {}, specLink(item.spec, undefined, item.project), " ", statusBadge(item.status)),
             h("td", {}, item.resolution || item.kind || ""),
             h("td", {}, item.reason || ""),
             h("td", { class: "n" }, formatNumber(item.tokens)),
@@ -131,5 +131,5 @@ function sourceLink(item) {
   if (!source || !source.path) return "";
   const file = source.path.split("/").slice(1).join("/") || "README.md";
   const at = (source.lines || [1])[0];
-  return h("a", { href: `${specHref(item.spec)}${query({ file })}#L${at}` }, lines(source));
+  return h("a", { href: `${specHref(item.spec, item.project)}${query({ file })}#L${at}` }, lines(source));
 }

@@ -1,6 +1,8 @@
 // Building DOM from data without innerHTML: text from specs and queries is always text here.
 // The one exception is a spec's body, which the server renders with raw HTML off (spec 089).
 
+import { currentProject } from "./api.js";
+
 export function h(tag, attrs, ...children) {
   const el = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs || {})) {
@@ -35,12 +37,21 @@ export function statusBadge(status) {
   return h("span", { class: `badge status-${cssName(status)}` }, status || "no status");
 }
 
-export function specHref(spec) {
-  return `/spec/${encodeURIComponent(spec)}`;
+export function qualified(spec, project) {
+  return project && !String(spec).includes(":") ? `${project}:${spec}` : String(spec);
 }
 
-export function specLink(spec, text) {
-  return h("a", { href: specHref(spec) }, text ?? spec);
+export function specHref(spec, project) {
+  return `/spec/${encodeURIComponent(qualified(spec, project))}`;
+}
+
+export function specLink(spec, text, project) {
+  return h("a", { href: specHref(spec, project) }, text ?? spec);
+}
+
+// Only across projects does a hit need to say whose it is.
+export function projectBadge(project) {
+  return project && !currentProject() ? h("span", { class: "badge badge-project", title: "Project" }, project) : null;
 }
 
 export function notice(kind, ...children) {

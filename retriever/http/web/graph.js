@@ -3,7 +3,7 @@
 // wheel or the buttons, pan by dragging, click a spec to open it. `/graph?around=ID&depth=2`
 // shows the specs within two links of ID. Drawn by Cytoscape.js (spec 089), loaded only here.
 
-import { api, query } from "./api.js";
+import { api, ApiError, query } from "./api.js";
 import { h, notice, setTitle, specHref, specLink, statusBadge, statusColour, STATUSES } from "./dom.js";
 
 const MISSING = "#dc2626";
@@ -89,7 +89,12 @@ export async function render(main, url, ctx) {
   try {
     [graph, cytoscape] = await Promise.all([api("/dependency-graph"), loadCytoscape()]);
   } catch (error) {
-    status.replaceChildren(notice("error", h("strong", {}, "No graph: "), error.message));
+    // Dependencies never cross projects, so across all of them there is no one graph to draw.
+    status.replaceChildren(
+      error instanceof ApiError && error.code === "project_required"
+        ? notice("info", h("strong", {}, "Choose a project "), "above to see its dependency graph.")
+        : notice("error", h("strong", {}, "No graph: "), error.message),
+    );
     return;
   }
   if (!ctx.isCurrent()) return;

@@ -3,7 +3,7 @@
 // never flash back to what was typed before.
 
 import { api, ApiError, query } from "./api.js";
-import { debounce, formatNumber, h, notice, specHref, statusBadge, setTitle, STATUSES } from "./dom.js";
+import { debounce, formatNumber, h, notice, projectBadge, specHref, statusBadge, setTitle, STATUSES } from "./dom.js";
 
 const PRIORITIES = ["low", "medium", "high", "critical"];
 const MODES = [
@@ -178,7 +178,8 @@ function hitItem(hit) {
     h(
       "div",
       { class: "hit-head" },
-      h("a", { class: "hit-title", href: specHref(hit.spec) }, h("span", { class: "num" }, String(hit.spec).split("-")[0]), " ", hit.title || hit.spec),
+      h("a", { class: "hit-title", href: specHref(hit.spec, hit.project) }, h("span", { class: "num" }, String(hit.spec).split("-")[0]), " ", hit.title || hit.spec),
+      projectBadge(hit.project),
       statusBadge(hit.status),
       hit.priority ? h("span", { class: "badge" }, hit.priority) : null,
       hit.superseded_by && hit.superseded_by.length ? h("span", { class: "badge badge-warn" }, `superseded by ${hit.superseded_by.join(", ")}`) : null,
@@ -197,12 +198,12 @@ function hitItem(hit) {
           h(
             "div",
             { class: "where" },
-            h("a", { href: `${specHref(hit.spec)}${query({ file: snippet.file })}#L${(snippet.lines || [1])[0]}` }, `${snippet.file}:${(snippet.lines || []).join("–")}`),
+            h("a", { href: `${specHref(hit.spec, hit.project)}${query({ file: snippet.file })}#L${(snippet.lines || [1])[0]}` }, `${snippet.file}:${(snippet.lines || []).join("–")}`),
             snippet.heading_path && snippet.heading_path.length ? ` · ${snippet.heading_path.join(" › ")}` : "",
           ),
           h("pre", {}, snippet.text),
         )
       : null,
-    h("div", { class: "hit-links" }, h("a", { href: `/bundle${query({ spec: hit.spec })}` }, "Bundle"), h("a", { href: `/graph${query({ around: hit.spec })}` }, "Graph")),
+    h("div", { class: "hit-links" }, h("a", { href: `/bundle${query({ spec: hit.spec, project: hit.project })}` }, "Bundle"), h("a", { href: `/graph${query({ around: hit.spec, project: hit.project })}` }, "Graph")),
   );
 }

@@ -7,6 +7,8 @@ import { formatNumber, h, notice, setTitle, specHref, specLink, statusBadge } fr
 
 export async function render(main, url, ctx) {
   const ref = ctx.params.ref;
+  // A spec named project:spec keeps its links to other specs in that project.
+  const project = ref.includes(":") ? ref.slice(0, ref.indexOf(":")) : "";
   const base = `/specs/${encodeURIComponent(ref)}`;
   setTitle(ref);
   main.append(h("p", { class: "muted" }, `Loading ${ref}…`));
@@ -62,7 +64,7 @@ export async function render(main, url, ctx) {
     }
     panel.setAttribute("aria-labelledby", `tab-${index}`);
     panel.innerHTML = files[index].html; // rendered by the server with raw HTML off (spec 089)
-    relink(panel, spec, files, select);
+    relink(panel, project, files, select);
     if (focus) tabs.children[index].focus();
     if (line) jumpTo(panel, line);
   }
@@ -98,7 +100,7 @@ export async function render(main, url, ctx) {
     }
   };
   await Promise.all([
-    fill(slots.deps, `${base}/dependencies`, dependencyPanel),
+    fill(slots.deps, `${base}/dependencies`, (report) => dependencyPanel(report, project)),
     fill(slots.tokens, `${base}/tokens`, (data) => tokenPanel(data, files, select)),
     fill(slots.history, `${base}/history`, historyPanel),
   ]);
@@ -130,7 +132,7 @@ function frontmatterPanel(spec) {
   );
 }
 
-function tree(nodes, depth = 0) {
+function tree(nodes, project, depth = 0) {
   if (!nodes || !nodes.length || depth > 8) return null;
   return h(
     "ul",
@@ -141,25 +143,25 @@ function tree(nodes, depth = 0) {
         {},
         node.dangling || node.missing
           ? h("span", { class: "dangling" }, `${node.spec || node.ref} (missing: ${node.reason || "no such spec"})`)
-          : specLink(node.spec, `${node.spec}`),
+          : specLink(node.spec, `${node.spec}`, project),
         node.status ? [" ", statusBadge(node.status)] : null,
         node.cycle ? h("span", { class: "badge badge-warn" }, "cycle") : null,
         node.repeated ? h("span", { class: "muted small" }, " (see above)") : null,
-        tree(node.children, depth + 1),
+        tree(node.children, project, depth + 1),
       ),
     ),
   );
 }
 
-function dependencyPanel(report) {
+function dependencyPanel(report, project) {
   const empty = (text) => h("p", { class: "muted small" }, text);
   return h(
     "div",
     {},
     h("h3", {}, "Depends on (upstream)"),
-    tree(report.upstream) || empty("nothing"),
+    tree(report.upstream, project) || empty("nothing"),
     h("h3", {}, "Needed by (downstream)"),
-    tree(report.downstream) || empty("nothing"),
+    tree(report.downstream, project) || empty("nothing"),
     report.parent ? [h("h3", {}, "Parent"), h("p", {}, specLink(report.parent))] : null,
     (report.children || []).length ? [h("h3", {}, "Children"), h("ul", { class: "tree" }, report.children.map((c) => h("li", {}, specLink(c))))] : null,
     (report.related || []).length ? [h("h3", {}, "Related"), h("ul", { class: "tree" }, report.related.map((c) => h("li", {}, specLink(c))))] : null,
@@ -257,7 +259,7 @@ function describe(entry) {
 
 // Links inside a spec: to another spec (`../045-x/README.md`) open it here; to a sibling
 // file of this spec (`./DESIGN.md`) switch the tab.
-function relink(panel, spec, files, select) {
+function relink(panel, project, files, select) {
   for (const link of panel.querySelectorAll("a[href]")) {
     const href = link.getAttribute("href");
     if (/^[a-z]+:/i.test(href) || href.startsWith("#")) {
@@ -271,7 +273,7 @@ function relink(panel, spec, files, select) {
       continue;
     }
     const other = /(?:^|\/)(\d{2,4}-[^/]+)\/?(?:README\.md)?$/.exec(clean);
-    if (other) link.setAttribute("href", specHref(other[1]));
+    if (other) link.setAttribute("href", specHref(other[1], project));
   }
 }
 
