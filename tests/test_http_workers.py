@@ -239,18 +239,34 @@ def test_a_port_in_use_fails_before_any_worker_starts(tmp_path):
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr.decode()
 
 
-def test_workers_over_projects_build_a_missing_index_once_and_all_search_it(tmp_path):
+def _projects_file(tmp_path: Path, request: pytest.FixtureRequest, **specs: Path) -> Path:
+    """A projects file naming each spec folder; on the PostgreSQL pass each project gets its own
+    database, since two projects may never share one event log (spec 093)."""
+    lines = []
+    for name, folder in specs.items():
+        lines += [f"[projects.{name}]", f'specs = "{folder}"']
+        if os.environ.get("SPECMEM_EVENTS_URL"):
+            server = request.getfixturevalue("postgres")
+            lines.append(f'events_url = "{server.create_database(server.fresh_name())}"')
+    path = tmp_path / "projects.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_workers_over_projects_build_a_missing_index_once_and_all_search_it(tmp_path, request):
     indexed, _ = build_corpus(tmp_path / "indexed")
     fresh = tmp_path / "fresh" / "specs"  # the same specs, no index yet
     shutil.copytree(indexed, fresh)
     port = free_port()
     log_path = tmp_path / "serve.log"
+    projects = _projects_file(tmp_path, request, old=indexed, new=fresh)
     command = [str(Path(sys.executable).with_name("specmem")), "serve", "--port", str(port)]
-    command += ["--workers", str(WORKERS), "--project", f"old={indexed}"]
-    command += ["--project", f"new={fresh}"]
+    command += ["--workers", str(WORKERS), "--projects", str(projects)]
+    env = server_env()
+    env.pop("SPECMEM_EVENTS_URL", None)
     # Every worker tries the build; the index lock lets one run it and the other follow it.
     with log_path.open("wb") as log:
-        server = subprocess.Popen(command, env=server_env(), stdout=subprocess.DEVNULL, stderr=log)
+        server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
