@@ -132,4 +132,6 @@ document.addEventListener("click", (event) => {
 window.addEventListener("popstate", () => show(new URL(location.href)));
 renderTokenBox();
 renderProjectPicker();
+// A server that protects reads lists its projects only once the token is given.
+window.addEventListener("specmem:token", renderProjectPicker);
 show(new URL(location.href));
