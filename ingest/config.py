@@ -49,11 +49,17 @@ def _path(value: str | None) -> Path | None:
 
 def _events_url() -> str | None:
     value = _env("SPECMEM_EVENTS_URL")
-    if value is not None and not value.startswith(("postgresql://", "postgres://")):
+    return check_events_url(value, "SPECMEM_EVENTS_URL") if value is not None else None
+
+
+def check_events_url(value: str, where: str) -> str:
+    """An event-log URL, refused where it is given (the environment or a projects file entry)
+    when it is not PostgreSQL's: anything else would fail only at the first event."""
+    if not value.startswith(("postgresql://", "postgres://")):
         shown = value.split("://", 1)[0] + "://…" if "://" in value else repr(value[:40])
         raise InvalidInput(
-            f"SPECMEM_EVENTS_URL={shown}: expected a PostgreSQL URL, postgresql://user@host/db "
-            "(unset it to keep the event log in SQLite)"
+            f"{where}={shown}: expected a PostgreSQL URL, postgresql://user@host/db "
+            "(leave it out to keep the event log in SQLite)"
         )
     return value
 

@@ -61,6 +61,12 @@ def _project_of_text(projects: Projects, name: str | None, text: str) -> tuple[P
     qualifier, local = split_ref(text) if projects.named else (None, text)
     if qualifier is not None:
         return projects.spec(name, text)[0], str(local)
+    head = text.split("/", 1)[0]
+    if projects.named and head and not text.startswith(("/", "~")):
+        try:  # a bare `045` or `045-x/README.md`: the project that holds spec 045
+            return projects.spec(name, head)[0], text
+        except SpecNotFound:
+            pass  # not a spec's name: a path the project's own lookup reports on
     return projects.one(name), text
 
 

@@ -8,17 +8,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
+import click
 import pytest
 from fastapi.testclient import TestClient
 from mcp import Client
 
 from ingest.errors import AmbiguousSpecRef, InvalidInput, ProjectNotFound, ProjectRequired
 from retriever import SpecMemory
+from retriever.cli.serve_commands import open_projects
 from retriever.http import create_app
 from retriever.mcp_server import build_mcp_server
 from retriever.projects import Projects, ProjectSources, parse_option, read_table
 from retriever.projects.across import merge
 from tests.conftest import write_spec
+from tests.index_damage import damage
 
 TOKEN = "projects-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -172,6 +175,55 @@ def test_editing_the_file_adds_and_removes_projects_and_keeps_the_others_open(pr
     assert "not valid TOML" in projects.problems[0]
 
 
+def test_an_edit_refuses_the_newcomer_that_shares_a_served_projects_data_dir(projects, tmp_path):
+    api = projects.get("api").memory
+    mobile = tmp_path / "mobile" / "specs"
+    write_spec(mobile, "001-push", spec_text("Push notifications", "APNs and FCM."))
+    # Listed first, the newcomer would be opened first: it is still the one refused.
+    (tmp_path / "specmem-projects.toml").write_text(
+        '[projects.mobile]\nspecs = "mobile/specs"\ndata = "api-index"\n'
+        '[projects.web]\nspecs = "web/specs"\n[projects.api]\nspecs = "api/specs"\n'
+        'data = "api-index"\n'
+    )
+    assert projects.names() == ["api", "web"]
+    assert projects.get("api").memory is api
+    assert any("project mobile: shares its data dir" in p for p in projects.problems)
+
+
+def test_an_edit_that_opens_no_project_keeps_the_last_good_set(projects, tmp_path):
+    (tmp_path / "specmem-projects.toml").write_text('[projects.web]\nspecs = "wbe/specs"\n')
+    assert projects.names() == ["api", "web"]
+    assert "opens no project; still serving the last good set" in projects.problems[0]
+    assert any("[projects.web]" in p and "no such directory" in p for p in projects.problems)
+
+
+def test_a_wrong_data_dir_or_event_log_url_is_a_problem_naming_the_entry(tmp_path, folders):
+    (tmp_path / "a-file").write_text("not a dir")
+    path = projects_file(
+        tmp_path,
+        """
+        [projects.web]
+        specs = "web/specs"
+        data = "a-file"
+        [projects.api]
+        specs = "api/specs"
+        events_url = "mysql://db/events"
+        """,
+    )
+    problems = read_table(path).problems
+    assert any("[projects.web]: data = 'a-file': not a directory" in p for p in problems)
+    assert any(
+        "[projects.api]: events_url=mysql://…: expected a PostgreSQL URL" in p for p in problems
+    )
+
+
+def test_project_options_that_would_not_all_be_served_are_refused(folders):
+    web, _ = folders
+    sources = ProjectSources(entries=(parse_option(f"a={web}"), parse_option(f"b={web}")))
+    with pytest.raises(click.UsageError, match="project b: shares its data dir"):
+        open_projects(sources)
+
+
 def test_two_projects_on_one_event_log_are_refused(tmp_path, folders, monkeypatch):
     monkeypatch.setenv("SPECMEM_EVENTS_DIR", str(tmp_path / "one-log"))
     web, api = folders
@@ -235,6 +287,26 @@ def test_specs_are_read_by_qualified_reference_and_ambiguity_is_a_409(client):
     listed = client.get("/specs").json()
     assert listed["total"] == 4
     assert {(s["project"], s["spec"]) for s in listed["specs"]} >= {("api", "007-webhooks")}
+
+
+def test_a_project_with_a_damaged_index_is_skipped_by_reads_across_projects(client, projects):
+    damage(projects.get("api").memory.settings.data_dir, "manifest-garbage")
+    found = client.get("/search", params={"q": "login webhook", "mode": "lexical"}).json()
+    assert {hit["project"] for hit in found["results"]} == {"web"}
+    assert [(s["project"], s["code"]) for s in found["projects_skipped"]] == [
+        ("api", "index_damaged")
+    ]
+    assert client.post("/context", json={"query": "login form"}).status_code == 200
+    alone = client.get("/search", params={"q": "webhook", "project": "api"})
+    assert alone.status_code == 409 and alone.json()["error"]["code"] == "index_damaged"
+
+
+def test_per_spec_reads_take_qualified_and_bare_references(client):
+    assert client.get("/specs/web:001/tokens").status_code == 200
+    assert client.get("/specs/007/tokens").json()["spec"].startswith("007")
+    checked = client.get("/validate", params={"spec": "api:007"})
+    assert checked.status_code == 200, checked.text
+    assert client.get("/validate", params={"spec": "001"}).status_code == 409
 
 
 def test_writes_land_in_their_own_project_and_keys_are_per_project(client, projects):
@@ -329,9 +401,11 @@ def test_every_tool_takes_project_in_a_real_client_session(projects):
                 "log_event", {"spec": "web:002", "type": "note", "summary": "theme tokens"}
             )
             resource = await client.read_resource("spec://api:007")
-            return tools, found, read, ambiguous, logged, resource
+            counted = await client.call_tool("count_tokens", {"target": "007"})
+            return tools, found, read, ambiguous, logged, resource, counted
 
-    tools, found, read, ambiguous, logged, resource = anyio.run(scenario)
+    tools, found, read, ambiguous, logged, resource, counted = anyio.run(scenario)
+    assert not counted.is_error, counted.content[0].text
     lacking = [t.name for t in tools.tools if "project" not in t.input_schema["properties"]]
     assert lacking == []
     assert found.structured_content["results"][0]["project"] == "api"

@@ -192,6 +192,11 @@ def open_projects(sources: ProjectSources, **options: Any) -> Projects:
     from ..projects import Projects
 
     try:
-        return Projects.open(sources, **options)
+        served = Projects.open(sources, **options)
     except SpecmemError as err:
         raise click.UsageError(str(err)) from err
+    if sources.file is None and served.problems:
+        # A projects file can be fixed while the server runs; a --project option cannot, so a
+        # project it names that would not be served is refused before serving any.
+        raise click.UsageError("; ".join(served.problems))
+    return served

@@ -24,7 +24,6 @@ from .deps import (
     Answer,
     AuthRefused,
     IdempotencyKey,
-    Memory,
     Reader,
     Scope,
     Target,
@@ -303,11 +302,15 @@ def dependencies(
 
 
 @router.get("/specs/{spec_id}/tokens", dependencies=[Reader], summary="Tokens per file and section")
-def count_tokens(target: Target, memory: Memory) -> Any:
-    memory, spec_id = target.memory, target.ref
-    return jsonable(memory.count_tokens(spec_id))
+def count_tokens(target: Target) -> Any:
+    return jsonable(target.memory.count_tokens(target.ref))
 
 
 @router.get("/validate", dependencies=[Reader], summary="Validate specs")
-def validate(memory: Memory, spec: str | None = None) -> Any:
-    return jsonable(memory.validate(spec))
+def validate(scope: Scope, spec: str | None = None) -> Any:
+    """All of one project's specs (the one named, the only or the default one), or one spec,
+    which may be named `project:spec` or found in whichever project holds it."""
+    if spec is None:
+        return jsonable(scope.projects.one(scope.name).memory.validate(None))
+    project, ref = scope.projects.spec(scope.name, spec)
+    return jsonable(project.memory.validate(ref))

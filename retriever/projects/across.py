@@ -12,7 +12,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ingest.errors import InvalidInput, NoIndex, ProjectRequired
+from ingest.errors import (
+    BackendUnavailable,
+    IndexDamaged,
+    IndexMismatch,
+    InvalidInput,
+    NoIndex,
+    ProjectRequired,
+    SpecmemError,
+    StorageUnavailable,
+)
 from ingest.specs.model import Spec
 
 from .registry import Project, Projects
@@ -31,11 +40,15 @@ __all__ = [
 RRF_K = 60
 MERGES = ("cosine", "rrf", "score")
 ALSO_RELEVANT = 3  # other projects' best hits a cross-project bundle names in its notes
+# What is wrong with one project's index or storage, not with the request: a read across
+# projects answers from the others and names the one it skipped.
+PROJECT_FAULTS = (NoIndex, IndexDamaged, IndexMismatch, BackendUnavailable, StorageUnavailable)
 
 
 @dataclass
 class ProjectHits:
-    """A ranked answer across projects, and the projects that could not answer (no index yet)."""
+    """A ranked answer across projects, and the projects that could not answer (no index yet,
+    a damaged index, its storage unavailable), each with the error code it answered."""
 
     hits: list[Any]
     skipped: list[dict[str, str]] = field(default_factory=list)
@@ -57,21 +70,26 @@ def search(
         return ProjectHits(scope[0].memory.search(query, **options))
     ranked: list[list[Any]] = []
     skipped: list[dict[str, str]] = []
+    faults: list[SpecmemError] = []
     for project in scope:
         try:
             hits = project.memory.search(query, **options)
-        except NoIndex as err:
+        except PROJECT_FAULTS as err:
             if len(scope) == 1:
                 raise
             reason = str(err)
-            if project.name in projects.building:
+            if isinstance(err, NoIndex) and project.name in projects.building:
                 reason = f"its first index is being built: {reason}"
             skipped.append({"project": str(project.name), "code": err.code, "reason": reason})
+            faults.append(err)
             continue
         for hit in hits:
             hit.extra["project"] = project.name
         ranked.append(hits)
-    if not ranked and skipped:
+    if not ranked and faults:
+        worse = [err for err in faults if not isinstance(err, NoIndex)]
+        if worse:  # a damaged or unreachable index says so, not "no index yet"
+            raise worse[0]
         raise NoIndex("no project has an index yet: " + "; ".join(s["reason"] for s in skipped))
     merged = merge(ranked, options.get("limit", 10), merge_by)
     return ProjectHits(merged, skipped)

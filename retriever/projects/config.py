@@ -20,6 +20,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ingest.config import check_events_url
 from ingest.errors import InvalidInput
 
 __all__ = [
@@ -141,4 +142,9 @@ def _entry(path: Path, name: str, raw: object) -> ProjectEntry:
     if not specs.is_dir():
         raise InvalidInput(f"{where}: specs = {raw['specs']!r}: no such directory ({specs})")
     data = (base / Path(raw["data"]).expanduser()).absolute() if "data" in raw else None
-    return ProjectEntry(name, specs, data, raw.get("events_url"))
+    if data is not None and data.exists() and not data.is_dir():
+        raise InvalidInput(f"{where}: data = {raw['data']!r}: not a directory ({data})")
+    events_url = raw.get("events_url")
+    if events_url is not None:
+        check_events_url(events_url, f"{where}: events_url")
+    return ProjectEntry(name, specs, data, events_url)

@@ -157,11 +157,12 @@ class Projects:
     def _apply(self, table: ProjectTable) -> None:
         problems = list(table.problems)
         kept = {p.name: p for p in self._by_name.values()}
-        fresh: dict[str | None, Project] = {}
+        # Projects already served and unchanged are placed first, whatever the file's order: an
+        # entry added before one of them that shares its data dir or log is the one refused.
+        unchanged = {e.name for e in table.entries if (old := kept.get(e.name)) and old.entry == e}
+        fresh: dict[str | None, Project] = {name: kept[name] for name in unchanged}
         for entry in table.entries:
-            old = kept.get(entry.name)
-            if old is not None and old.entry == entry:
-                fresh[entry.name] = old
+            if entry.name in unchanged:
                 continue
             try:
                 memory = self._open(entry)
@@ -171,6 +172,15 @@ class Projects:
                     self._start_build(entry.name, memory)
             except SpecmemError as err:
                 problems.append(f"project {entry.name}: {err}")
+        if not fresh and self._by_name:
+            # An edit that leaves nothing servable (every path mistyped, say) is a mistake to
+            # report, not an instruction to serve nothing: the last good set stays.
+            log.warning("projects file not applied, no project could be opened: %s", problems)
+            self.problems = (
+                "the edited projects file opens no project; still serving the last good set",
+                *problems,
+            )
+            return
         default = table.default if table.default in fresh else None
         if table.default is not None and default is None:
             problems.append(f"default project {table.default!r} could not be opened")
