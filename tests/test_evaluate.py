@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from retriever.evaluation.bootstrap import paired_bootstrap
 from retriever.evaluation.eval_config import EvalConfig, parse_config
 from retriever.evaluation.evaluate import compare_entries, evaluate_queries, read_queries
 from retriever.ranking.baseline import PlainBM25, baseline_tokens, spec_windows
-from retriever.ranking.search import RankingParams
+from retriever.ranking.search import RankingParams, rank_specs
 from retriever.ranking.warm_index import build_warm_index
 
 AUTH, REFRESH, UI = "001-auth-design", "002-token-refresh", "003-search-ui"
@@ -59,6 +60,46 @@ def test_an_exclude_ref_that_does_not_resolve_skips_the_query(catalog):
     assert report["n"] == 1
     reasons = " ".join(p.get("ref", "") + " " + p["reason"] for p in report["problems"])
     assert "999-nowhere" in reasons and "skipped" in reasons
+
+
+def test_a_relevant_spec_that_failed_to_load_is_reported_not_scored_as_a_miss(tiny_specs, tmp_path):
+    broken = tmp_path / "broken-specs"
+    shutil.copytree(tiny_specs, broken)
+    (broken / UI / "README.md").write_text("---\nstatus: [unclosed\n---\n# Search UI\n")
+    queries = tmp_path / "queries-dev.jsonl"
+    queries.write_text(
+        json.dumps({"query": "search page", "relevant": [UI]})
+        + "\n"
+        + json.dumps({"query": "auth", "relevant": [AUTH]})
+        + "\n"
+    )
+    report = evaluate_queries(read_queries(queries), fixed([AUTH]), SpecStore(broken).scan())
+    assert report["n"] == 1 and report["mrr@10"] == 1.0
+    first = report["problems"][0]
+    assert first["where"] == f"{queries}:1"
+    assert "failed to load, so it cannot rank" in first["reason"] and "README.md" in first["reason"]
+
+
+@pytest.mark.parametrize(
+    ("content", "named"),
+    [
+        (b'{"query": "caf\xe9", "relevant": ["1"]}\n', ":1: not UTF-8 text"),
+        (b"\n\n", "no labelled queries"),
+        (
+            b'{"qid": "q1", "query": "a", "relevant": ["1"]}\n'
+            b'{"qid": "q1", "query": "b", "relevant": ["2"]}\n',
+            ":2: qid 'q1' is also the qid of line 1",
+        ),
+    ],
+)
+def test_a_queries_file_that_cannot_be_scored_is_refused_naming_file_and_line(
+    tmp_path, content, named
+):
+    path = tmp_path / "queries.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(InvalidInput, match=named) as raised:
+        read_queries(path)
+    assert str(path) in str(raised.value)
 
 
 def test_coverage_is_the_share_of_relevant_specs_and_recall_needs_one(catalog):
@@ -127,7 +168,8 @@ def test_compare_entries_refuses_different_queries(catalog):
 
 
 def test_configs_read_ranking_params_fields():
-    number = next(f for f in dataclasses.fields(RankingParams) if isinstance(f.default, float))
+    # second_weight: a float setting every mode reads (settings a mode ignores are refused)
+    number = next(f for f in dataclasses.fields(RankingParams) if f.name == "second_weight")
     config = parse_config(f"lexical,{number.name}=0.25")
     assert config.mode == "lexical"
     assert config.params is not None and getattr(config.params, number.name) == 0.25
@@ -146,6 +188,48 @@ def test_an_unknown_ranking_setting_is_named():
         parse_config("bm25,second_weight=0.1")
     with pytest.raises(InvalidInput, match="bm25-windows"):
         parse_config("bm25-windows,second_weight=0.1")
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("lexical_weight=0,dense_weight=0,identifier_weight=0", "are all 0"),
+        ("fusion=rrf,rrf_k=-5", "rrf_k must be a finite number above 0"),
+        ("dense_weight=inf", "dense_weight must be a finite number >= 0"),
+        ("second_weight=nan", "second_weight must be"),
+        ("lexical_weight=-1", "lexical_weight must be"),
+        ("fusion=bayes", "fusion must be one of"),
+    ],
+)
+def test_a_ranking_setting_out_of_range_is_refused_by_name(text, named):
+    with pytest.raises(InvalidInput, match=named):
+        parse_config(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "unread"),
+    [
+        ("rrf_k=20", "rrf_k"),  # the default fusion is zscore
+        ("fusion=rrf,dense_weight=0.5", "dense_weight"),
+        ("lexical,dense_weight=0.9", "dense_weight"),
+        ("dense,lexical_weight=0.2", "lexical_weight"),
+    ],
+)
+def test_a_setting_the_configuration_never_reads_is_refused(text, unread):
+    with pytest.raises(InvalidInput, match=f"^{unread}: not read by"):
+        parse_config(text)
+    assert parse_config("fusion=rrf,rrf_k=20").params.rrf_k == 20
+
+
+def test_lexical_mode_with_its_methods_weighted_zero_names_them(catalog):
+    params = RankingParams(lexical_weight=0.0, identifier_weight=0.0)
+    memory_index = build_warm_index(
+        [c for spec in catalog for c in chunk_spec(spec, FakeEmbedder().count_model_tokens)],
+        None,
+        catalog,
+    )
+    with pytest.raises(InvalidInput, match=r"\(lexical, identifier\) has weight 0"):
+        rank_specs(memory_index, "tokens", None, mode="lexical", params=params)
 
 
 def test_baseline_ranks_by_best_chunk_with_plain_tokens(catalog):

@@ -132,7 +132,8 @@ def _eval_text(result: dict, k: int) -> str:
             )
     for problem in result["problems"]:
         ref = f" {problem['ref']}:" if "ref" in problem else ""
-        lines.append(f"warning: {problem['query'][:60]!r}:{ref} {problem['reason']}")
+        at = f"{problem['where']}: " if "where" in problem else ""
+        lines.append(f"warning: {at}{problem['query'][:60]!r}:{ref} {problem['reason']}")
     for item in result.get("queries", []):
         rank = item["rank"] if item["rank"] is not None else "-"
         top = ", ".join(item["top"][:3])

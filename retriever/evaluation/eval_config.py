@@ -7,7 +7,7 @@ same way, as text:
     bm25                              the plain-BM25 baseline over specmem's chunks
     bm25-windows                      the plain-BM25 baseline over 200-word windows
                                       (both in retriever.ranking.baseline)
-    rrf_k=20,second_weight=0.5        RankingParams overrides, on the mode given beside it
+    fusion=rrf,rrf_k=20               RankingParams overrides, on the mode given beside it
     lexical,second_weight=0           both
 
 The keys are read from `RankingParams` itself (dataclasses.fields and their types), so a field
@@ -54,6 +54,13 @@ class EvalConfig:
             raise InvalidInput(f"mode must be one of {', '.join(CONFIG_MODES)}, got {self.mode!r}")
         if self.mode in BASELINES and self.params is not None:
             raise InvalidInput(f"the {self.mode} baseline takes no ranking settings")
+        unread = _unread(self.mode, self.params) if self.params is not None else []
+        if unread:
+            raise InvalidInput(
+                f"{', '.join(unread)}: not read by {self.label}, so a comparison would measure "
+                "no change (rrf_k is read by fusion=rrf; the weights by fusion=zscore; "
+                "dense_weight by hybrid or dense; lexical and identifier weights by hybrid or lexical)"
+            )
 
     @property
     def label(self) -> str:
@@ -68,6 +75,26 @@ class EvalConfig:
             if getattr(self.params, f.name) != getattr(default, f.name)
         ]
         return ",".join([self.mode, *changed])
+
+
+def _unread(mode: str, params: RankingParams) -> list[str]:
+    """The settings changed from their default that this mode and fusion never read."""
+    default = RankingParams()
+    changed = {
+        f.name
+        for f in dataclasses.fields(params)
+        if getattr(params, f.name) != getattr(default, f.name)
+    }
+    unread = set()
+    if mode == "dense":
+        unread |= changed - {"second_weight"}
+    if mode == "lexical":
+        unread |= changed & {"dense_weight"}
+    if params.fusion == "zscore":
+        unread |= changed & {"rrf_k"}
+    else:  # rrf reads identifier_weight only as "is the identifier signal on"
+        unread |= changed & {"lexical_weight", "dense_weight"}
+    return sorted(unread)
 
 
 def parse_config(text: str, default_mode: str = "hybrid") -> EvalConfig:

@@ -51,22 +51,35 @@ COMPARED = ("mrr@10", "recall@1")  # the figures a comparison gives intervals fo
 
 
 def read_queries(path: str | Path) -> list[dict[str, Any]]:
-    """Labelled queries from a JSONL file, each with `file` set to the path it was read from;
-    InvalidInput names the line that is not one."""
+    """Labelled queries from a JSONL file, each with `file` and `line` set to where it was read;
+    InvalidInput names the line that is not one, a `qid` given twice, or a file with none."""
     source = Path(path)
     try:
         lines = source.read_text(encoding="utf-8").splitlines()
     except OSError as err:
         raise InvalidInput(f"{source}: cannot read queries: {err.strerror}") from None
+    except UnicodeDecodeError as err:
+        at = source.read_bytes()[: err.start].count(b"\n") + 1
+        raise InvalidInput(f"{source}:{at}: not UTF-8 text (byte {err.start})") from None
     queries = []
+    seen: dict[str, int] = {}
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
+        where = f"{source}:{number}"
         try:
             item = json.loads(line)
         except json.JSONDecodeError as err:
-            raise InvalidInput(f"{source}:{number}: not JSON ({err.msg})") from None
-        queries.append({**check_query(item, f"{source}:{number}"), "file": str(source)})
+            raise InvalidInput(f"{where}: not JSON ({err.msg})") from None
+        query = check_query(item, where)
+        if "qid" in query:
+            qid = str(query["qid"])
+            if qid in seen:  # a comparison pairs queries by qid: two would be scored as one
+                raise InvalidInput(f"{where}: qid {qid!r} is also the qid of line {seen[qid]}")
+            seen[qid] = number
+        queries.append({**query, "file": str(source), "line": number})
+    if not queries:
+        raise InvalidInput(f"{source}: no labelled queries (one JSON object per line)")
     return queries
 
 
@@ -137,22 +150,21 @@ def evaluate_queries(
     entries: list[dict[str, Any]] = []
     for position, raw in enumerate(queries, start=1):
         item = check_query(raw, f"query {position}")
-        relevant, bad_relevant = _resolve(item["relevant"], catalog)
+        where = {"query": item["query"]}
+        if item.get("file"):
+            where["where"] = f"{item['file']}:{item['line']}" if item.get("line") else item["file"]
+        relevant, bad_relevant = _resolve(item["relevant"], catalog, rankable=True)
         excluded, bad_excluded = _resolve(item["exclude"], catalog)
         for ref, reason in bad_relevant + bad_excluded:
-            problems.append({"query": item["query"], "ref": ref, "reason": reason})
+            problems.append({**where, "ref": ref, "reason": reason})
         if bad_excluded:
-            problems.append({"query": item["query"], "reason": "an exclude ref fails; skipped"})
+            problems.append({**where, "reason": "an exclude ref fails; skipped"})
             continue
         if relevant & excluded:
-            problems.append(
-                {"query": item["query"], "reason": "a relevant spec is also excluded; dropped"}
-            )
+            problems.append({**where, "reason": "a relevant spec is also excluded; dropped"})
             relevant -= excluded
         if not relevant:
-            problems.append(
-                {"query": item["query"], "reason": "no relevant spec resolves; skipped"}
-            )
+            problems.append({**where, "reason": "no relevant spec resolves; skipped"})
             continue
         # Asking for as many more as there are exclusions keeps `depth` specs after dropping them.
         ranked = search(item["query"], depth + len(excluded))
@@ -236,12 +248,23 @@ def _identity(entry: dict[str, Any]) -> tuple[Any, ...]:
     return (entry.get("qid"), entry["query"], entry.get("file"), entry["set"])
 
 
-def _resolve(refs: Iterable[str], catalog: Catalog) -> tuple[set[str], list[tuple[str, str]]]:
+def _resolve(
+    refs: Iterable[str], catalog: Catalog, *, rankable: bool = False
+) -> tuple[set[str], list[tuple[str, str]]]:
+    """The names `refs` mean. With `rankable`, a spec that failed to load is unresolved too: it
+    is in no index, so counting it relevant would score a miss no ranking could avoid."""
     resolved: set[str] = set()
     unresolved: list[tuple[str, str]] = []
     for ref in refs:
         try:
-            resolved.add(catalog.resolve_name(ref))
+            name = catalog.resolve_name(ref)
         except SpecmemError as err:
             unresolved.append((ref, str(err)))
+            continue
+        if rankable and name in catalog.broken:
+            unresolved.append(
+                (ref, f"spec {name} failed to load, so it cannot rank: {catalog.broken[name]}")
+            )
+            continue
+        resolved.add(name)
     return resolved, unresolved

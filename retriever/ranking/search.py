@@ -51,6 +51,23 @@ class RankingParams:
     identifier_weight: float = 0.1
     second_weight: float = 0.3
 
+    def __post_init__(self) -> None:
+        # Refused where they are set, by name: a NaN or negative weight would rank silently
+        # wrong, and all-zero weights would fail deep in the fusion.
+        if self.fusion not in FUSIONS:
+            raise InvalidInput(f"fusion must be one of {', '.join(FUSIONS)}, got {self.fusion!r}")
+        if not (math.isfinite(self.rrf_k) and self.rrf_k > 0):
+            raise InvalidInput(f"rrf_k must be a finite number above 0, got {self.rrf_k!r}")
+        weights = ("lexical_weight", "dense_weight", "identifier_weight", "second_weight")
+        for name in weights:
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise InvalidInput(f"{name} must be a finite number >= 0, got {value!r}")
+        if not (self.lexical_weight or self.dense_weight or self.identifier_weight):
+            raise InvalidInput(
+                "lexical_weight, dense_weight and identifier_weight are all 0: nothing would rank"
+            )
+
 
 @dataclass(frozen=True)
 class Snippet:
@@ -243,7 +260,13 @@ def _fuse(components: dict[str, np.ndarray], params: RankingParams) -> np.ndarra
             "dense": params.dense_weight,
             "identifier": params.identifier_weight,
         }
-        return combine(_floored(components), {name: weights[name] for name in components})
+        present = {name: weights[name] for name in components}
+        if not any(present.values()):
+            raise InvalidInput(
+                f"every method this mode ranks by ({', '.join(present)}) has weight 0: "
+                "nothing would rank"
+            )
+        return combine(_floored(components), present)
     # A spec no query word (or identifier) occurs in has no lexical rank to vote with: a rank
     # among zero scores is noise.
     votes = {

@@ -215,9 +215,8 @@ def table(result: dict[str, Any]) -> str:
     )
     for problem in result["problems"]:
         ref = f" {problem['ref']}:" if "ref" in problem else ""
-        lines.append(
-            f"warning: {problem['corpus']}: {problem['query'][:60]!r}:{ref} {problem['reason']}"
-        )
+        at = problem.get("where") or problem["corpus"]
+        lines.append(f"warning: {at}: {problem['query'][:60]!r}:{ref} {problem['reason']}")
     return "\n".join(lines)
 
 

@@ -40,6 +40,10 @@ class QualifiedCatalog:
     def resolve_name(self, ref: object) -> str:
         return f"{self.project}:{self.catalog.resolve_name(ref)}"
 
+    @property
+    def broken(self) -> dict[str, Any]:
+        return {f"{self.project}:{name}": why for name, why in self.catalog.broken.items()}
+
 
 def ranker(projects: Projects, name: str | None, merge_by: str) -> Callable[[str, int], list[str]]:
     def ranked(query: str, limit: int) -> list[str]:
