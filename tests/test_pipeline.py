@@ -163,7 +163,7 @@ def test_broken_spec_is_reported_and_a_previously_indexed_one_dropped(tiny_specs
     assert summary.specs == 3
     assert [s["spec"] for s in summary.skipped] == ["004-broken"]
     assert summary.skipped[0]["path"].endswith("004-broken/README.md")
-    assert summary.skipped[0]["reason"]
+    assert summary.skipped[0]["reason"] and summary.skipped[0]["line"] == 2
     # Reported again on the next run (it is still broken), and nothing else is touched.
     again = memory.ingest()
     assert [s["spec"] for s in again.skipped] == ["004-broken"]
@@ -175,6 +175,16 @@ def test_broken_spec_is_reported_and_a_previously_indexed_one_dropped(tiny_specs
     assert {s["spec"] for s in summary.skipped} == {"001-auth-design", "004-broken"}
     state = index_state(memory)
     assert not any(c.startswith("001-") for c in state["vector_ids"] | set(state["chunks"]))
+
+
+def test_an_unclosed_frontmatter_fence_is_named_with_its_line(tiny_specs: Path) -> None:
+    write_spec(tiny_specs, "004-open", "---\nstatus: planned\n# Open fence\n\nBody.\n")
+    memory = memory_for(tiny_specs)
+    spec = memory.catalog().get("004")
+    (problem,) = [p for p in spec.load_problems if p.code == "frontmatter-missing"]
+    assert problem.line == 1 and "never closed" in problem.reason
+    report = memory.validate("004")
+    assert any(p.line == 1 and "never closed" in p.message for p in report.problems)
 
 
 def test_unreadable_sub_spec_is_reported_and_the_rest_indexed(tiny_specs: Path) -> None:

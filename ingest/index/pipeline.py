@@ -87,7 +87,7 @@ class IngestSummary:
     updated: int = 0  # specs re-chunked because their files changed
     removed: int = 0  # specs dropped (deleted, or now unreadable)
     unchanged: int = 0
-    skipped: list[dict[str, Any]] = field(default_factory=list)  # {spec, path, reason}
+    skipped: list[dict[str, Any]] = field(default_factory=list)  # {spec, path, reason, line?}
     embedded: int = 0  # chunks embedded in this run (the rest kept their vectors)
     chunks_removed: int = 0
     reconciled: bool = False  # a previous run had been interrupted and was repaired
@@ -364,9 +364,10 @@ class _Run:
         try:
             spec = self.store.load(on_disk.directory, on_disk.archived)
         except SpecParseError as err:
-            self.summary.skipped.append(
-                {"spec": on_disk.name, "path": err.path, "reason": err.reason}
-            )
+            skipped: dict[str, Any] = {"spec": on_disk.name, "path": err.path, "reason": err.reason}
+            if err.line:
+                skipped["line"] = err.line
+            self.summary.skipped.append(skipped)
             return None
         loaded = {"README.md": spec.readme.content_hash}
         loaded.update({f.name: f.content_hash for f in spec.sub_files})
@@ -377,17 +378,15 @@ class _Run:
             files.append(FileState(relative, on_disk.name, mtime, size, digest))
             if name not in loaded:
                 path = on_disk.directory / name
-                reason = next(
-                    (p.reason for p in spec.load_problems if Path(p.path) == path),
-                    "could not be read",
-                )
-                self.summary.skipped.append(
-                    {
-                        "spec": on_disk.name,
-                        "path": str(self.store.root / relative),
-                        "reason": reason,
-                    }
-                )
+                problem = next((p for p in spec.load_problems if Path(p.path) == path), None)
+                unread: dict[str, Any] = {
+                    "spec": on_disk.name,
+                    "path": str(self.store.root / relative),
+                    "reason": problem.reason if problem else "could not be read",
+                }
+                if problem is not None and problem.line:
+                    unread["line"] = problem.line
+                self.summary.skipped.append(unread)
         embedder = self.embedder
         chunks = chunk_spec(
             spec,

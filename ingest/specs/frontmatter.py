@@ -99,6 +99,7 @@ class SplitDocument:
     body_start_line: int  # the file line the body starts on
     fm_first_line: int = 0  # first YAML line, 0 when there is no frontmatter
     fm_last_line: int = 0
+    unclosed: bool = False  # a `---` on line 1 that no later `---` closes
 
 
 def split_document(text: str) -> SplitDocument:
@@ -111,8 +112,9 @@ def split_document(text: str) -> SplitDocument:
             yaml_text = "".join(lines[1:index])
             body = "".join(lines[index + 1 :])
             return SplitDocument(yaml_text, body, index + 2, 2, index)
-    # An opening fence with no closing fence: treat the whole file as body rather than guess.
-    return SplitDocument(None, text, 1)
+    # An opening fence with no closing fence: treat the whole file as body rather than guess,
+    # and say so, since "no frontmatter" would send a person looking for a missing block.
+    return SplitDocument(None, text, 1, unclosed=True)
 
 
 def _lenient_timestamp(loader: Any, node: Any) -> Any:

@@ -576,7 +576,12 @@ class SpecStore:
         doc = split_document(text)
         meta_raw = parse_yaml(doc.yaml_text, str(readme_path)) if doc.yaml_text is not None else {}
         meta = normalize_frontmatter(meta_raw)
-        if doc.yaml_text is None:
+        if doc.unclosed:
+            reason = "the frontmatter's opening `---` is never closed by a second `---` line"
+            notes.append(
+                LoadProblem(str(readme_path), reason, 1, spec=name, code="frontmatter-missing")
+            )
+        elif doc.yaml_text is None:
             notes.append(
                 LoadProblem(
                     str(readme_path), "no frontmatter", spec=name, code="frontmatter-missing"

@@ -29,7 +29,8 @@ def render_summary(summary: dict[str, Any]) -> str:
     if summary.get("reconciled"):
         lines.append("  repaired the index after an interrupted ingest")
     for item in summary["skipped"]:
-        lines.append(f"  skipped {item['spec']}: {item['path']}: {item['reason']}")
+        where = f"{item['path']}:{item['line']}" if item.get("line") else item["path"]
+        lines.append(f"  skipped {item['spec']}: {where}: {item['reason']}")
     return "\n".join(lines)
 
 
