@@ -159,6 +159,26 @@ def test_a_rebuilt_bm25_index_scores_like_one_built_from_scratch(old, new) -> No
         assert np.allclose(rebuilt.scores(query), scratch.scores(query))
 
 
+def test_codes_are_one_flat_array_narrowed_while_the_vocabulary_fits() -> None:
+    small = BM25Index([["alpha", "beta"], [], ["beta"]])
+    assert small._codes.dtype == np.uint16 and len(small.encoded) == 3
+    assert [list(doc) for doc in small.encoded] == [[0, 1], [], [1]]
+    assert all(np.shares_memory(doc, small._codes) for doc in small.encoded if len(doc))
+    # Past 65,536 terms the codes widen, and reused narrow codes still mean the same terms.
+    wide = small.rebuilt([small.encoded[0], [f"t{i}" for i in range(70_000)]])
+    assert wide._codes.dtype == np.int32
+    assert wide.scores(["alpha"])[0] > 0 and wide.scores(["t69999"])[1] > 0
+
+
+def test_handing_freed_memory_back_never_fails_a_build() -> None:
+    from retriever.ranking.heap import release_freed_memory
+
+    # True or False by what the allocator had to give back; never an error, on any C library.
+    garbage = [bytearray(4096) for _ in range(20_000)]
+    del garbage
+    assert release_freed_memory() in (True, False)
+
+
 def test_the_vocabulary_is_compacted_when_edits_leave_it_mostly_unused() -> None:
     index = BM25Index([[f"w{i}" for i in range(100)]])
     for round_ in range(5):

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
-__all__ = ["BM25Index"]
+__all__ = ["BM25Index", "Documents"]
 
 VOCABULARY_SLACK = 2.0  # compact the vocabulary when it holds over twice the terms in use
 
@@ -29,7 +30,9 @@ class BM25Index:
     (`rebuilt`) instead of analyzing and encoding every document again.
     """
 
-    def __init__(self, documents: Sequence[Sequence[str]], k1: float = 1.2, b: float = 0.75):
+    def __init__(self, documents: Iterable[Sequence[str]], k1: float = 1.2, b: float = 0.75):
+        """`documents` may be a generator: each is encoded as it comes, so the term lists of a
+        large corpus are never all alive at once."""
         vocabulary: dict[str, int] = {}
         self._build(vocabulary, [_encode(doc, vocabulary) for doc in documents], k1, b)
 
@@ -44,19 +47,32 @@ class BM25Index:
         index._build(vocabulary, encoded, self.k1, self.b)
         return index
 
+    @property
+    def encoded(self) -> Documents:
+        """Each document's term ids, as views of one flat array (`Documents`)."""
+        return Documents(self._codes, self._offsets)
+
     def _build(
         self, vocabulary: dict[str, int], encoded: list[np.ndarray], k1: float, b: float
     ) -> None:
-        if len(vocabulary) > VOCABULARY_SLACK * max(1, _distinct(encoded)):
+        lengths64 = np.array([len(doc) for doc in encoded], dtype=np.int64)
+        # One flat array of every document's codes, not an array per document: at 100x LeanSpec
+        # the per-array headers alone were ~100 MB of a worker's memory. uint16 while the
+        # vocabulary fits, which halves the rest.
+        dtype = np.uint16 if len(vocabulary) <= np.iinfo(np.uint16).max + 1 else np.int32
+        codes = np.concatenate(encoded).astype(dtype) if encoded else np.zeros(0, dtype=dtype)
+        del encoded
+        if len(vocabulary) > VOCABULARY_SLACK * max(1, len(np.unique(codes))):
             # Terms of edited-away documents stay in the vocabulary; drop them once they
             # dominate, so a long-running server's vocabulary does not grow with every edit.
-            vocabulary, encoded = _compact(vocabulary, encoded)
+            vocabulary, codes = _compact(vocabulary, codes)
+        self._codes = codes
+        self._offsets = np.concatenate(([0], np.cumsum(lengths64)))
         self.k1 = k1
         self.b = b
         self.vocabulary = vocabulary
-        self.encoded = encoded
-        self.size = len(encoded)
-        lengths = np.array([len(doc) for doc in encoded], dtype=np.float32)
+        self.size = len(lengths64)
+        lengths = lengths64.astype(np.float32)
         self.lengths = lengths
         average = float(lengths.mean()) if self.size else 0.0
         # The length normalization per document does not depend on the query: precompute it.
@@ -64,8 +80,8 @@ class BM25Index:
         # Postings via one sort of (term, document) keys instead of a Counter per document:
         # building the index is on the path of the first search after every ingest.
         size = max(self.size, 1)
-        term_ids = np.concatenate(encoded) if encoded else np.zeros(0, dtype=np.int64)
-        doc_ids = np.repeat(np.arange(self.size, dtype=np.int64), lengths.astype(np.int64))
+        term_ids = codes
+        doc_ids = np.repeat(np.arange(self.size, dtype=np.int64), lengths64)
         keys, tf = np.unique(term_ids.astype(np.int64) * size + doc_ids, return_counts=True)
         key_terms = keys // size
         key_docs = (keys % size).astype(np.int32)
@@ -119,19 +135,31 @@ def _encode(document: Sequence[str], vocabulary: dict[str, int]) -> np.ndarray:
     return np.array(list(map(vocabulary.__getitem__, document)), dtype=np.int32)
 
 
-def _distinct(encoded: Sequence[np.ndarray]) -> int:
-    if not encoded:
-        return 0
-    return len(np.unique(np.concatenate(encoded)))
+class Documents(Sequence[np.ndarray]):
+    """The documents' codes as a sequence of arrays, each a view of the one flat array (what
+    `rebuilt` takes back for a document that did not change)."""
+
+    def __init__(self, codes: np.ndarray, offsets: np.ndarray):
+        self._codes, self._offsets = codes, offsets
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return self._codes[self._offsets[i] : self._offsets[i + 1]]
 
 
-def _compact(
-    vocabulary: dict[str, int], encoded: list[np.ndarray]
-) -> tuple[dict[str, int], list[np.ndarray]]:
+def _compact(vocabulary: dict[str, int], codes: np.ndarray) -> tuple[dict[str, int], np.ndarray]:
     """The vocabulary of the terms in use only, ids renumbered from 0, and the codes to match."""
     names = list(vocabulary)
-    used = np.unique(np.concatenate(encoded)) if encoded else np.zeros(0, dtype=np.int32)
-    remap = np.full(len(names), -1, dtype=np.int32)
-    remap[used] = np.arange(len(used), dtype=np.int32)
+    used = np.unique(codes)
+    remap = np.full(len(names), -1, dtype=np.int64)
+    remap[used] = np.arange(len(used), dtype=np.int64)
     compacted = {names[term_id]: new for new, term_id in enumerate(used.tolist())}
-    return compacted, [remap[doc] for doc in encoded]
+    return compacted, remap[codes].astype(codes.dtype)

@@ -19,6 +19,7 @@ import numpy as np
 
 from .dense import DenseIndex
 from .dense_chroma import ChromaDense
+from .heap import release_freed_memory
 from .identifiers import identifiers
 from .lexical_rank import BM25Index
 from .terms import terms
@@ -26,6 +27,8 @@ from .terms import terms
 # Builds a dense index over vectors kept elsewhere, from the chunk ids in row order, the spec
 # names and each row's spec (WarmIndex.spec_names, WarmIndex.spec_of).
 RemoteDense = Callable[[list[str], list[str], np.ndarray], ChromaDense]
+# Below this, a build's garbage is a few MB and trimming the heap is not worth the walk over it.
+TRIM_AFTER_CHUNKS = 20_000
 
 __all__ = [
     "ChunkRecord",
@@ -110,7 +113,7 @@ def _postings(
     """BM25 postings over `document(chunk)` for every chunk; `previous`, an older copy's chunks
     and its postings of the same field, lends the encoded documents of the chunks both share."""
     if previous is None:
-        return BM25Index([document(chunk) for chunk in chunks])
+        return BM25Index(document(chunk) for chunk in chunks)
     old_chunks, old_index = previous
     codes = dict(zip((c.id for c in old_chunks), old_index.encoded, strict=True))
     return old_index.rebuilt([codes[c.id] if c.id in codes else document(c) for c in chunks])
@@ -165,6 +168,8 @@ class WarmIndex:
             self.dense = DenseIndex(self.vectors)
         elif remote is not None:
             self.dense = remote([c.id for c in self.chunks], self.spec_names, self.spec_of)
+        if len(self.chunks) >= TRIM_AFTER_CHUNKS:
+            release_freed_memory()  # the build's garbage, not kept at its peak (retriever.ranking.heap)
 
     def with_specs(
         self,
