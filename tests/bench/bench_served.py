@@ -9,6 +9,10 @@ For each size:
 - an event log with one event per spec;
 - a warm SpecMemory, and a real uvicorn over it.
 
+Each size also reports `worker_rss_mb`, the resident size of this process once it has served.
+It is an upper bound on one worker's: the process also ran the ingest (embedded Chroma, the
+chunking's garbage) and, at 10x, the 1x size before it.
+
 Each dev query is timed in turns: the raw query embedding (the floor), hybrid search, and a
 4,000-token query-seeded bundle, in process; then search and context over HTTP. Targets, as
 ratios to the floor measured in the same run: context p50 <= 2.5x, search p50 <= 1.5x. Data
@@ -17,6 +21,7 @@ is kept under .specmem-bench/served/ between runs, where a current index makes i
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import time
@@ -33,6 +38,7 @@ from retriever.evaluation.evaluate import read_queries
 from retriever.http import create_app
 from retriever.http.server import LastResort, serving_options
 from retriever.service import SpecMemory
+from tests.bench.bench_dense_ann import _rss_mb
 from tests.bench.bench_search import _time_together
 from tests.live_server import serve_in_thread
 
@@ -150,6 +156,9 @@ def _one_size(scale: int, queries: list[str]) -> dict[str, Any]:
                 ).items()
             }
         )
+    # One worker as served, bounded above: this process holds the model, the warm index, the
+    # section index, the event log and the server, and what the ingest before them left.
+    figures["worker_rss_mb"] = _rss_mb(os.getpid())
     floor = timed["query_embedding"]["p50_ms"]
     http_floor = timed["http_query_embedding"]["p50_ms"]
     figures.update(timed)
