@@ -257,11 +257,9 @@ def register_read_tools(server: MCPServer, projects: Projects) -> None:
         project: ProjectArg = None,
     ) -> dict[str, Any]:
         """Check specs for broken frontmatter, dangling or cyclic dependencies and oversize files;
-        each problem names its file, line, severity and code."""
-        if spec is None:
-            return cap_lists(jsonable(projects.one(project).memory.validate(None)))
-        where, ref = projects.spec(project, spec)
-        return cap_lists(jsonable(where.memory.validate(ref)))
+        each problem names its file, line, severity and code. On a server of several projects,
+        omitting both checks every project."""
+        return cap_lists(jsonable(across.validate(projects, project, spec)))
 
 
 def register_write_tools(server: MCPServer, projects: Projects) -> None:

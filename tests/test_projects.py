@@ -309,6 +309,18 @@ def test_per_spec_reads_take_qualified_and_bare_references(client):
     assert client.get("/validate", params={"spec": "001"}).status_code == 409
 
 
+def test_validate_with_no_project_checks_every_project(client, projects):
+    broken = projects.get("api").memory.settings.specs_dir / "009-broken" / "README.md"
+    broken.parent.mkdir()
+    broken.write_text("---\nstatus: [unclosed\n---\n# Broken\n", encoding="utf-8")
+    both = client.get("/validate").json()
+    assert both["ok"] is False and both["checked"] == 5
+    assert both["projects"]["web"]["ok"] and not both["projects"]["api"]["ok"]
+    assert {p["project"] for p in both["problems"]} == {"api"}
+    one = client.get("/validate", params={"project": "web"}).json()
+    assert one["project"] == "web" and one["ok"] and one["checked"] == 2
+
+
 def test_writes_land_in_their_own_project_and_keys_are_per_project(client, projects):
     created = client.post("/specs", json={"title": "Audit log"}, headers=AUTH)
     assert created.status_code == 422

@@ -308,9 +308,6 @@ def count_tokens(target: Target) -> Any:
 
 @router.get("/validate", dependencies=[Reader], summary="Validate specs")
 def validate(scope: Scope, spec: str | None = None) -> Any:
-    """All of one project's specs (the one named, the only or the default one), or one spec,
-    which may be named `project:spec` or found in whichever project holds it."""
-    if spec is None:
-        return jsonable(scope.projects.one(scope.name).memory.validate(None))
-    project, ref = scope.projects.spec(scope.name, spec)
-    return jsonable(project.memory.validate(ref))
+    """One spec (`project:spec`, or found in whichever project holds it), the project named, or
+    every project of the server (retriever.projects.across.validate)."""
+    return across.validate(scope.projects, scope.name, spec)

@@ -35,6 +35,7 @@ __all__ = [
     "merge",
     "search",
     "search_events",
+    "validate",
 ]
 
 RRF_K = 60
@@ -237,3 +238,35 @@ def search_events(
             event["project"] = project.name
     merged.sort(key=lambda row: row[:3], reverse=True)
     return [row[3] for row in merged[offset : offset + limit]]
+
+
+def validate(projects: Projects, name: str | None, spec: str | None = None) -> dict[str, Any]:
+    """`SpecMemory.validate` as a read: one spec (in whichever project holds it), the project
+    named, or, on a server of several, every project, each problem with its `project` and the
+    counts summed (`projects` gives each one's own). `ok` only when every project is."""
+    if spec is not None:
+        project, ref = projects.spec(name, spec)
+        return _marked(project, project.memory.validate(ref).to_dict())
+    scope = projects.scope(name)
+    if len(scope) == 1:
+        return _marked(scope[0], scope[0].memory.validate(None).to_dict())
+    reports = {str(p.name): _marked(p, p.memory.validate(None).to_dict()) for p in scope}
+    return {
+        "ok": all(report["ok"] for report in reports.values()),
+        "errors": sum(report["errors"] for report in reports.values()),
+        "warnings": sum(report["warnings"] for report in reports.values()),
+        "checked": sum(report["checked"] for report in reports.values()),
+        "problems": [problem for report in reports.values() for problem in report["problems"]],
+        "projects": {
+            name: {key: report[key] for key in ("ok", "errors", "warnings", "checked")}
+            for name, report in reports.items()
+        },
+    }
+
+
+def _marked(project: Project, report: dict[str, Any]) -> dict[str, Any]:
+    if project.name is None:
+        return report
+    for problem in report["problems"]:
+        problem["project"] = project.name
+    return {"project": project.name, **report}
