@@ -413,16 +413,25 @@ class VectorStore:
     def count(self) -> int:
         return int(self._run(lambda c: c.count()))
 
-    def get_vectors(self, ids: Sequence[str]) -> np.ndarray:
-        """Vectors in the order of `ids`; InvalidInput naming the first id that has none."""
-        found: dict[str, np.ndarray] = {}
-        ids = list(ids)
+    def _fetch_vectors(self, ids: list[str], found: dict[str, np.ndarray]) -> None:
         for start in range(0, len(ids), self.max_batch_size):
             batch = ids[start : start + self.max_batch_size]
             got = self._run(lambda c, b=batch: c.get(ids=b, include=["embeddings"]))
             for chunk_id, vector in zip(got["ids"], got["embeddings"], strict=True):
                 found[chunk_id] = np.asarray(vector, dtype=np.float32)
+
+    def get_vectors(self, ids: Sequence[str]) -> np.ndarray:
+        """Vectors in the order of `ids`; InvalidInput naming the first id that has none."""
+        found: dict[str, np.ndarray] = {}
+        ids = list(ids)
+        self._fetch_vectors(ids, found)
         missing = [chunk_id for chunk_id in ids if chunk_id not in found]
+        if missing:
+            # A handle on a collection that `ingest --full` dropped and recreated under the same
+            # name can answer without error and without the vectors: fetch it by name once more.
+            self._collection = None
+            self._fetch_vectors(missing, found)
+            missing = [chunk_id for chunk_id in ids if chunk_id not in found]
         if missing:
             raise InvalidInput(
                 f"{len(missing)} chunk(s) have no vector in {self.where}, e.g. {missing[0]!r}; "
