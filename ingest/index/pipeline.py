@@ -364,10 +364,7 @@ class _Run:
         try:
             spec = self.store.load(on_disk.directory, on_disk.archived)
         except SpecParseError as err:
-            skipped: dict[str, Any] = {"spec": on_disk.name, "path": err.path, "reason": err.reason}
-            if err.line:
-                skipped["line"] = err.line
-            self.summary.skipped.append(skipped)
+            self.summary.skipped.append(_skipped(on_disk.name, err.path, err.reason, err.line))
             return None
         loaded = {"README.md": spec.readme.content_hash}
         loaded.update({f.name: f.content_hash for f in spec.sub_files})
@@ -379,14 +376,10 @@ class _Run:
             if name not in loaded:
                 path = on_disk.directory / name
                 problem = next((p for p in spec.load_problems if Path(p.path) == path), None)
-                unread: dict[str, Any] = {
-                    "spec": on_disk.name,
-                    "path": str(self.store.root / relative),
-                    "reason": problem.reason if problem else "could not be read",
-                }
-                if problem is not None and problem.line:
-                    unread["line"] = problem.line
-                self.summary.skipped.append(unread)
+                reason = problem.reason if problem else "could not be read"
+                line = problem.line if problem else None
+                where = str(self.store.root / relative)
+                self.summary.skipped.append(_skipped(on_disk.name, where, reason, line))
         embedder = self.embedder
         chunks = chunk_spec(
             spec,
@@ -570,3 +563,11 @@ def _refresh_vector_cache(run: _Run, manifest: Manifest) -> None:
 
         vectors = np.zeros((0, manifest.dimension), dtype=np.float32)
     cache.write(ids, vectors, manifest.model)
+
+
+def _skipped(spec: str, path: str, reason: str, line: int | None) -> dict[str, Any]:
+    """An entry of IngestSummary.skipped; `line` only when the parser knew it."""
+    entry: dict[str, Any] = {"spec": spec, "path": path, "reason": reason}
+    if line:
+        entry["line"] = line
+    return entry

@@ -68,24 +68,24 @@ class EvalConfig:
         that differs from the default."""
         if self.params is None:
             return self.mode
-        default = RankingParams()
-        changed = [
-            f"{f.name}={getattr(self.params, f.name)}"
-            for f in dataclasses.fields(RankingParams)
-            if getattr(self.params, f.name) != getattr(default, f.name)
-        ]
+        changed = [f"{name}={getattr(self.params, name)}" for name in _changed(self.params)]
         return ",".join([self.mode, *changed])
+
+
+def _changed(params: RankingParams) -> list[str]:
+    """The settings that differ from their default, in field order."""
+    default = RankingParams()
+    return [
+        f.name
+        for f in dataclasses.fields(RankingParams)
+        if getattr(params, f.name) != getattr(default, f.name)
+    ]
 
 
 def _unread(mode: str, params: RankingParams) -> list[str]:
     """The settings changed from their default that this mode and fusion never read."""
-    default = RankingParams()
-    changed = {
-        f.name
-        for f in dataclasses.fields(params)
-        if getattr(params, f.name) != getattr(default, f.name)
-    }
-    unread = set()
+    changed = set(_changed(params))
+    unread: set[str] = set()
     if mode == "dense":
         unread |= changed - {"second_weight"}
     if mode == "lexical":

@@ -2,7 +2,8 @@
 
 Building a warm index allocates and frees millions of small objects (each chunk's terms and
 codes). glibc keeps the freed memory in its heap for reuse, so a worker's resident size stays at
-the build's peak: at 100x LeanSpec, 1,586 MB against 866 MB once trimmed (spec 094). A worker
+the build's peak: at 100x LeanSpec, before the flat codes, 1,863 MB as built against 1,371 MB
+once trimmed (spec 094). A worker
 lives for days after the build and never needs that peak again until the next one.
 """
 

@@ -80,9 +80,8 @@ class BM25Index:
         # Postings via one sort of (term, document) keys instead of a Counter per document:
         # building the index is on the path of the first search after every ingest.
         size = max(self.size, 1)
-        term_ids = codes
         doc_ids = np.repeat(np.arange(self.size, dtype=np.int64), lengths64)
-        keys, tf = np.unique(term_ids.astype(np.int64) * size + doc_ids, return_counts=True)
+        keys, tf = np.unique(codes.astype(np.int64) * size + doc_ids, return_counts=True)
         key_terms = keys // size
         key_docs = (keys % size).astype(np.int32)
         tf = tf.astype(np.float32)

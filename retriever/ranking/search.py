@@ -153,8 +153,6 @@ def rank_specs(
     `index.dense.search` returns for the query's vector and `chunk_mask`."""
     if mode not in MODES:
         raise InvalidInput(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-    if params.fusion not in FUSIONS:
-        raise InvalidInput(f"fusion must be one of {', '.join(FUSIONS)}, got {params.fusion!r}")
     chunk_scores: dict[str, np.ndarray] = {}
     if mode in ("hybrid", "lexical"):
         analyzed = analyze_query(query)
